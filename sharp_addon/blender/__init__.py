@@ -1,0 +1,40 @@
+"""The Blender layer: registration of every class, menu entry and command-line command.
+
+Only this package imports bpy. It stays importable without torch: the engine is imported
+where inference starts, so the add-on registers and its preferences can say what is missing.
+"""
+
+from __future__ import annotations
+
+import bpy
+
+from .preferences import SharpPreferences
+
+CLI_COMMAND = "sharp"  # blender -c sharp ...
+
+classes = (SharpPreferences,)
+
+_cli_handle = None
+
+
+def _cli(argv: list[str]) -> int:
+    """``blender -c sharp ARGS``: the same front door as ``python -m sharp_addon``."""
+    from ..cli import main
+
+    return main(argv)
+
+
+def register() -> None:
+    global _cli_handle
+    for cls in classes:
+        bpy.utils.register_class(cls)
+    _cli_handle = bpy.utils.register_cli_command(CLI_COMMAND, _cli)
+
+
+def unregister() -> None:
+    global _cli_handle
+    if _cli_handle is not None:
+        bpy.utils.unregister_cli_command(_cli_handle)
+        _cli_handle = None
+    for cls in reversed(classes):
+        bpy.utils.unregister_class(cls)

@@ -1,0 +1,67 @@
+"""Add-on preferences: checkpoint, device, precision, keep-loaded, and what is missing."""
+
+from __future__ import annotations
+
+import bpy
+from bpy.props import BoolProperty, EnumProperty, StringProperty
+
+from .. import dependencies
+
+ADDON_PACKAGE = __package__.rpartition(".")[0]  # the extension's package, e.g. bl_ext.user_default.sharp_from_image
+
+DEVICE_ITEMS = [
+    ("AUTO", "Auto", "The fastest device present: CUDA, then Apple MPS, then the CPU"),
+    ("CUDA", "CUDA", "An NVIDIA GPU"),
+    ("MPS", "Apple GPU", "Apple silicon GPU (Metal)"),
+    ("CPU", "CPU", "The processor: slow (minutes) and needs about 5 GB of memory"),
+]
+PRECISION_ITEMS = [
+    ("AUTO", "Auto", "bfloat16 on CUDA GPUs that support it, float16 on Apple GPUs, float32 on the CPU"),
+    ("FP32", "Float32", "Full precision: the reference result, slowest"),
+    ("FP16", "Float16", "Half precision: fast on GPUs"),
+    ("BF16", "BFloat16", "Brain float: fast on recent GPUs and CPUs with bfloat16 support"),
+]
+
+
+class SharpPreferences(bpy.types.AddonPreferences):
+    bl_idname = ADDON_PACKAGE
+
+    checkpoint_path: StringProperty(  # type: ignore[valid-type]
+        name="Checkpoint",
+        description=f"SHARP weights file ({dependencies.CHECKPOINT_NAME}, 2.8 GB). "
+        "Empty: look in the torch hub cache where ml-sharp downloads it",
+        subtype="FILE_PATH",
+        default="",
+    )
+    device: EnumProperty(  # type: ignore[valid-type]
+        name="Device", description="Where inference runs", items=DEVICE_ITEMS, default="AUTO"
+    )
+    precision: EnumProperty(  # type: ignore[valid-type]
+        name="Precision", description="Number format of the network's weights", items=PRECISION_ITEMS, default="AUTO"
+    )
+    keep_loaded: BoolProperty(  # type: ignore[valid-type]
+        name="Keep Model Loaded",
+        description="Keep the network in memory between runs: the next image starts at once, "
+        "but the memory (1.4-2.8 GB) stays in use",
+        default=True,
+    )
+
+    def draw(self, context: bpy.types.Context) -> None:
+        layout = self.layout
+        draw_status(layout, dependencies.torch_status())
+        layout.prop(self, "checkpoint_path")
+        draw_status(layout, dependencies.checkpoint_status(dependencies.find_checkpoint(self.checkpoint_path)))
+        row = layout.row()
+        row.prop(self, "device")
+        row.prop(self, "precision")
+        layout.prop(self, "keep_loaded")
+
+
+def draw_status(layout: bpy.types.UILayout, status: dependencies.Status) -> None:
+    """One line: a check mark or an error icon and the explanation."""
+    layout.label(text=status.message, icon="CHECKMARK" if status.ok else "ERROR")
+
+
+def get_preferences(context: bpy.types.Context) -> SharpPreferences:
+    """This add-on's preferences (registered under the extension's package name)."""
+    return context.preferences.addons[ADDON_PACKAGE].preferences  # type: ignore[return-value]

@@ -1,0 +1,91 @@
+"""The one command-line front door: ``python -m sharp_addon ...`` and ``blender -c sharp ...``.
+
+No bpy at import. ``main(argv) -> int`` never raises for user errors: a ``SharpError`` is
+printed on stderr as one line and gives exit status 1; bad arguments give 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+import numpy as np
+
+from . import dependencies
+from .errors import SharpError
+from .ply import LAYOUTS, read_ply, write_ply
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="sharp", description="SHARP from Image: single-photo 3D Gaussian splats (PLY tools and checks)."
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("info", help="describe a splat PLY file")
+    p.add_argument("ply", help="a SHARP or 3DGS .ply file")
+    p.set_defaults(run=_info)
+
+    p = sub.add_parser("convert", help="rewrite a splat PLY in another layout, optionally filtered")
+    p.add_argument("input", help="a SHARP or 3DGS .ply file")
+    p.add_argument("output", help="the .ply file to write (replaced atomically)")
+    p.add_argument("--layout", choices=LAYOUTS, default="3dgs",
+                   help="'3dgs': vertex element only, for tools that reject ml-sharp's extra elements (default); "
+                   "'sharp': ml-sharp's layout")
+    p.add_argument("--min-opacity", type=float, default=0.0, help="drop splats less opaque than this")
+    p.add_argument("--keep-fraction", type=float, default=1.0,
+                   help="keep this fraction of the splats, the same ones every time")
+    p.set_defaults(run=_convert)
+
+    p = sub.add_parser("check", help="say whether PyTorch and the SHARP checkpoint are present")
+    p.add_argument("-c", "--checkpoint", help=f"checkpoint file (default: ${dependencies.ENV_CHECKPOINT}, "
+                   "then the torch hub cache)")
+    p.set_defaults(run=_check)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
+    except SystemExit as e:  # argparse exits on --help and on bad arguments
+        return int(e.code or 0)
+    try:
+        return int(args.run(args))
+    except SharpError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+
+
+def _info(args: argparse.Namespace) -> int:
+    g = read_ply(args.ply)
+    lo, hi = g.means.min(axis=0), g.means.max(axis=0)
+    print(f"{args.ply}: {len(g)} Gaussians, SH degree {g.sh_degree}, colour encoding {g.color_space}")
+    if g.focal_px is not None and g.image_size is not None:
+        print(f"  photo: {g.image_size[0]} x {g.image_size[1]} px, focal length {g.focal_px:.2f} px")
+    print(f"  means: x {lo[0]:.3f} .. {hi[0]:.3f}, y {lo[1]:.3f} .. {hi[1]:.3f}, z {lo[2]:.3f} .. {hi[2]:.3f} m")
+    print(f"  scales: median {float(np.median(g.scales)):.4g} m; opacity: median {float(np.median(g.opacities)):.3f}")
+    return 0
+
+
+def _convert(args: argparse.Namespace) -> int:
+    g = read_ply(args.input)
+    n = len(g)
+    if args.min_opacity > 0:
+        g = g.drop_transparent(args.min_opacity)
+    if args.keep_fraction < 1:
+        g = g.decimate(args.keep_fraction)
+    if len(g) == 0:
+        raise SharpError(f"no Gaussians left after filtering the {n} of '{args.input}'; nothing written")
+    write_ply(g, args.output, layout=args.layout)
+    print(f"wrote {args.output}: {len(g)} of {n} Gaussians, layout {args.layout}")
+    return 0
+
+
+def _check(args: argparse.Namespace) -> int:
+    torch = dependencies.torch_status()
+    ckpt = dependencies.checkpoint_status(dependencies.find_checkpoint(args.checkpoint))
+    for status in (torch, ckpt):
+        print(("ok      " if status.ok else "missing ") + status.message)
+    return 0 if torch.ok and ckpt.ok else 1

@@ -1,0 +1,78 @@
+"""What the inference needs and whether it is here: torch and the SHARP checkpoint.
+
+No bpy, and torch is never imported here (importing it takes seconds and is only done where
+inference starts); the checks are cheap enough for a preferences panel that redraws often.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import importlib.util
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+CHECKPOINT_NAME = "sharp_2572gikvuh.pt"
+CHECKPOINT_URL = "https://ml-site.cdn-apple.com/models/sharp/sharp_2572gikvuh.pt"
+CHECKPOINT_BYTES_MIN = 2_700_000_000  # the official file holds 2.81 GB of float32 weights
+ENV_CHECKPOINT = "SHARP_CHECKPOINT"  # environment variable naming a checkpoint file
+
+
+@dataclass(frozen=True)
+class Status:
+    """Whether one requirement is met, and a one-line explanation for the user."""
+
+    ok: bool
+    message: str
+
+
+def torch_status() -> Status:
+    """Is torch importable, and which version (read from package metadata, not imported)."""
+    try:
+        spec = importlib.util.find_spec("torch")
+    except (ImportError, ValueError):  # a broken or blocked installation counts as absent
+        spec = None
+    if spec is None:
+        return Status(False, "PyTorch is not installed: install the extension build that bundles it, "
+                      "or run Blender's Python with 'pip install torch'")
+    try:
+        version = importlib.metadata.version("torch")
+    except importlib.metadata.PackageNotFoundError:
+        version = "unknown version"
+    return Status(True, f"PyTorch {version}")
+
+
+def default_checkpoint_paths() -> list[Path]:
+    """Where a checkpoint is looked for when none is named, first match wins.
+
+    ``$SHARP_CHECKPOINT``, then the torch hub cache that ml-sharp's own CLI downloads to.
+    """
+    paths = []
+    if os.environ.get(ENV_CHECKPOINT):
+        paths.append(Path(os.environ[ENV_CHECKPOINT]).expanduser())
+    hub = Path(os.environ.get("TORCH_HOME", Path.home() / ".cache" / "torch")).expanduser()
+    paths.append(hub / "hub" / "checkpoints" / CHECKPOINT_NAME)
+    return paths
+
+
+def find_checkpoint(explicit: str | os.PathLike[str] | None = None) -> Path | None:
+    """The named checkpoint if given (even when missing, so errors name it), else the first default found."""
+    if explicit:
+        return Path(explicit).expanduser()
+    return next((p for p in default_checkpoint_paths() if p.is_file()), None)
+
+
+def checkpoint_status(path: str | os.PathLike[str] | None) -> Status:
+    """Found, size, and whether the size is plausible; loading the file is what proves it valid."""
+    if not path:
+        return Status(False, f"No checkpoint set: download {CHECKPOINT_NAME} from {CHECKPOINT_URL}")
+    p = Path(path).expanduser()
+    if not p.exists():
+        return Status(False, f"Checkpoint not found: {p}")
+    if not p.is_file():
+        return Status(False, f"Checkpoint is not a file: {p}")
+    size = p.stat().st_size
+    text = f"{size / 1e9:.2f} GB" if size >= 1e8 else f"{size / 1e6:.1f} MB"
+    if p.name == CHECKPOINT_NAME and size < CHECKPOINT_BYTES_MIN:
+        return Status(False, f"Checkpoint looks truncated ({text}, the official file is 2.81 GB): {p}")
+    return Status(True, f"Checkpoint found ({text}): {p}")

@@ -1,0 +1,397 @@
+"""3D Gaussian splat PLY files: ml-sharp's layout and plain 3DGS, bytes first.
+
+No bpy, no torch. ``decode``/``encode`` work on bytes; ``read_ply``/``write_ply`` are thin file
+wrappers. Everything is vectorised through numpy structured dtypes (no per-point Python).
+
+Reading accepts what ml-sharp writes (a ``vertex`` element followed by the ``extrinsic``,
+``intrinsic``, ``image_size``, ``frame``, ``disparity``, ``color_space`` and ``version``
+elements) and generic 3DGS files: properties in any order, unknown properties and elements
+ignored, SH ``f_rest_*`` of degree 0-3, binary little- or big-endian, or ASCII.
+Anything that is not a complete, finite splat file raises ``PLYError`` naming the file;
+nothing half-read is ever returned.
+
+Writing: ``layout="sharp"`` reproduces ml-sharp's ``save_ply`` header byte for byte;
+``layout="3dgs"`` writes the INRIA vertex layout alone, for tools that reject extra elements.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from .errors import GaussiansError, PLYError
+from .gaussians import (
+    SH_REST_COUNTS,
+    Gaussians,
+    color_to_sh_dc,
+    linear_to_srgb,
+    logit,
+    sh_dc_to_color,
+    sigmoid,
+    srgb_to_linear,
+)
+
+Layout = Literal["sharp", "3dgs"]
+LAYOUTS = ("sharp", "3dgs")
+
+_TYPES = {
+    "char": "i1", "int8": "i1", "uchar": "u1", "uint8": "u1",
+    "short": "i2", "int16": "i2", "ushort": "u2", "uint16": "u2",
+    "int": "i4", "int32": "i4", "uint": "u4", "uint32": "u4",
+    "float": "f4", "float32": "f4", "double": "f8", "float64": "f8",
+}  # fmt: skip
+_FORMATS = {"binary_little_endian": "<", "binary_big_endian": ">", "ascii": None}
+_MAX_HEADER = 1 << 20  # a header longer than 1 MiB is not a splat file
+
+REQUIRED = ("x", "y", "z", "f_dc_0", "f_dc_1", "f_dc_2", "opacity",
+            "scale_0", "scale_1", "scale_2", "rot_0", "rot_1", "rot_2", "rot_3")  # fmt: skip
+SHARP_VERTEX = REQUIRED  # ml-sharp's vertex properties, in its order
+INRIA_PREFIX = ("x", "y", "z", "nx", "ny", "nz", "f_dc_0", "f_dc_1", "f_dc_2")
+INRIA_SUFFIX = ("opacity", "scale_0", "scale_1", "scale_2", "rot_0", "rot_1", "rot_2", "rot_3")
+# ml-sharp's extra elements: name, PLY type, count (None: depends on the scene)
+SHARP_EXTRAS = (
+    ("extrinsic", "float", 16),
+    ("intrinsic", "float", 9),
+    ("image_size", "uint", 2),
+    ("frame", "int", 2),
+    ("disparity", "float", 2),
+    ("color_space", "uchar", 1),
+    ("version", "uchar", 3),
+)
+SHARP_VERSION = (1, 5, 0)
+COLOR_SPACE_CODES = {0: "srgb", 1: "linear"}  # ml-sharp's color_space element
+
+
+@dataclass
+class Element:
+    """One element of a PLY header: its name, row count and (property, numpy type) pairs."""
+
+    name: str
+    count: int
+    properties: list[tuple[str, str]]
+
+
+@dataclass
+class Header:
+    format: str  # one of _FORMATS
+    elements: list[Element]
+    size: int  # bytes up to and including the end_header line
+
+
+# ---- reading ----------------------------------------------------------------------------------
+
+
+def read_ply(path: str | os.PathLike[str]) -> Gaussians:
+    """Read a SHARP or 3DGS splat PLY; raises ``PLYError`` naming the file on any problem."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise PLYError(str(path), "no such file") from None
+    except IsADirectoryError:
+        raise PLYError(str(path), "is a folder, not a file") from None
+    except OSError as e:
+        raise PLYError(str(path), f"cannot be read ({e.strerror or e})") from None
+    return decode(data, source=str(path))
+
+
+def decode(data: bytes, source: str = "<bytes>") -> Gaussians:
+    """Gaussians from the bytes of a splat PLY (see the module docstring for what is accepted)."""
+    header = parse_header(data, source)
+    elements = _read_elements(data, header, source)
+    if "vertex" not in elements:
+        raise PLYError(source, "has no 'vertex' element")
+    vertex = elements["vertex"]
+    if len(vertex) == 0:
+        raise PLYError(source, "has 0 vertices")
+    names = vertex.dtype.names or ()
+    missing = [p for p in REQUIRED if p not in names]
+    if missing:
+        raise PLYError(source, f"lacks the splat properties {', '.join(missing)} (has: {', '.join(names)})")
+    meta = _sharp_metadata(elements, source)
+    try:
+        return _gaussians_from_vertex(vertex, meta, source)
+    except GaussiansError as e:
+        raise PLYError(source, str(e)) from None
+
+
+def parse_header(data: bytes, source: str = "<bytes>") -> Header:
+    """The header of a PLY file; list properties and unknown types raise ``PLYError``."""
+    if not data.startswith(b"ply"):
+        raise PLYError(source, "is not a PLY file (it does not start with 'ply')")
+    m = re.search(rb"(?m)^end_header[ \t]*\r?\n", data[:_MAX_HEADER])
+    if m is None:
+        raise PLYError(source, "has no 'end_header' line (not a PLY file, or a truncated header)")
+    try:
+        text = data[: m.start()].decode("ascii")
+    except UnicodeDecodeError:
+        raise PLYError(source, "has a header that is not ASCII text") from None
+    lines = text.splitlines()
+    if lines[0].strip() != "ply":
+        raise PLYError(source, "is not a PLY file (first line is not 'ply')")
+    fmt = None
+    elements: list[Element] = []
+    for number, line in enumerate(lines[1:], start=2):
+        parts = line.split()
+        if not parts or parts[0] in ("comment", "obj_info"):
+            continue
+        if parts[0] == "format" and len(parts) == 3:
+            if parts[1] not in _FORMATS:
+                raise PLYError(source, f"has unsupported format '{parts[1]}' (line {number})")
+            fmt = parts[1]
+        elif parts[0] == "element" and len(parts) == 3 and parts[2].isdigit():
+            elements.append(Element(parts[1], int(parts[2]), []))
+        elif parts[0] == "property" and len(parts) >= 3 and elements:
+            if parts[1] == "list":
+                raise PLYError(source, f"has a list property '{parts[-1]}' in element '{elements[-1].name}'; "
+                               "splat files hold scalar properties only")
+            if len(parts) != 3 or parts[1] not in _TYPES:
+                raise PLYError(source, f"has a property of unsupported type: '{line.strip()}' (line {number})")
+            elements[-1].properties.append((parts[2], _TYPES[parts[1]]))
+        else:
+            raise PLYError(source, f"has a malformed header line {number}: '{line.strip()}'")
+    if fmt is None:
+        raise PLYError(source, "has no 'format' line in its header")
+    return Header(fmt, elements, m.end())
+
+
+def _read_elements(data: bytes, header: Header, source: str) -> dict[str, np.ndarray]:
+    """Every element as a structured array; the body must match the header exactly."""
+    order = _FORMATS[header.format]
+    if order is None:
+        return _read_ascii(data[header.size :], header, source)
+    out: dict[str, np.ndarray] = {}
+    offset = header.size
+    for el in header.elements:
+        dtype = np.dtype([(name, order + t) for name, t in el.properties])
+        end = offset + dtype.itemsize * el.count
+        if end > len(data):
+            raise PLYError(source, f"is truncated: element '{el.name}' needs {end - header.size} bytes after "
+                           f"the header, the file has {len(data) - header.size}")
+        out[el.name] = np.frombuffer(data, dtype=dtype, count=el.count, offset=offset)
+        offset = end
+    if offset != len(data):
+        raise PLYError(source, f"has {len(data) - offset} bytes more than its header describes "
+                       "(header and data disagree)")
+    return out
+
+
+def _read_ascii(body: bytes, header: Header, source: str) -> dict[str, np.ndarray]:
+    try:
+        values = np.array(body.split(), dtype=np.float64)
+    except ValueError:
+        raise PLYError(source, "has ASCII data that are not all numbers") from None
+    need = sum(el.count * len(el.properties) for el in header.elements)
+    if values.size != need:
+        raise PLYError(source, f"has {values.size} ASCII values, its header describes {need} "
+                       "(truncated, or header and data disagree)")
+    out: dict[str, np.ndarray] = {}
+    offset = 0
+    for el in header.elements:
+        width = len(el.properties)
+        table = values[offset : offset + el.count * width].reshape(el.count, width)
+        offset += el.count * width
+        arr = np.empty(el.count, dtype=[(name, t) for name, t in el.properties])
+        for i, (name, _) in enumerate(el.properties):
+            arr[name] = table[:, i]
+        out[el.name] = arr
+    return out
+
+
+def _rest_names(names: tuple[str, ...]) -> list[str]:
+    rest = sorted((int(n[7:]), n) for n in names if re.fullmatch(r"f_rest_\d+", n))
+    return [n for _, n in rest]
+
+
+def _columns(vertex: np.ndarray, groups: dict[str, list[str]], source: str) -> dict[str, np.ndarray]:
+    """Each group of properties as a finite float32 [N, len(group)] array.
+
+    A vertex whose properties all share one float type (every splat file seen in practice) is
+    viewed as an [N, P] table and sliced, one pass per group; other layouts copy column by column.
+    """
+    fields = vertex.dtype.fields or {}
+    types = {fields[name][0] for name in fields}
+    table = None
+    if len(types) == 1 and next(iter(types)).kind == "f" and vertex.dtype.itemsize == len(fields) * next(iter(types)).itemsize:
+        table = vertex.view(next(iter(types))).reshape(len(vertex), len(fields))
+        position = {name: i for i, name in enumerate(vertex.dtype.names or ())}
+    out: dict[str, np.ndarray] = {}
+    bad: list[str] = []
+    for group, names in groups.items():
+        if table is not None:
+            first = position[names[0]]
+            idx = [position[n] for n in names]
+            # consecutive properties (the usual case) are one strided slice: a single copy
+            picked = table[:, first : first + len(names)] if idx == list(range(first, first + len(names))) else table[:, idx]
+            values = np.ascontiguousarray(picked, dtype=np.float32)
+        else:
+            values = np.empty((len(vertex), len(names)), dtype=np.float32)
+            for i, name in enumerate(names):
+                values[:, i] = vertex[name]
+        finite = np.isfinite(values)
+        if not finite.all():
+            counts = len(vertex) - np.count_nonzero(finite, axis=0)
+            bad += [f"{n} ({c})" for n, c in zip(names, counts.tolist()) if c]
+        out[group] = values
+    if bad:
+        raise PLYError(source, f"has NaN/Inf values in {len(bad)} properties: {', '.join(bad[:6])}")
+    return out
+
+
+def _gaussians_from_vertex(vertex: np.ndarray, meta: dict, source: str) -> Gaussians:
+    rest = _rest_names(vertex.dtype.names or ())
+    if rest:
+        k, extra = divmod(len(rest), 3)
+        if extra or k not in SH_REST_COUNTS or rest != [f"f_rest_{i}" for i in range(len(rest))]:
+            raise PLYError(source, f"has {len(rest)} f_rest_* properties; SH degree 1, 2 or 3 needs "
+                           "f_rest_0 .. f_rest_8, _23 or _44")
+    groups = {
+        "means": ["x", "y", "z"],
+        "f_dc": ["f_dc_0", "f_dc_1", "f_dc_2"],
+        "opacity": ["opacity"],
+        "log_scales": ["scale_0", "scale_1", "scale_2"],
+        "quats": ["rot_0", "rot_1", "rot_2", "rot_3"],
+    }
+    if rest:
+        groups["rest"] = rest
+    raw = _columns(vertex, groups, source)
+    color_space = meta.get("color_space", "srgb")
+    encoded = sh_dc_to_color(raw["f_dc"])
+    with np.errstate(over="ignore"):
+        scales = np.exp(raw["log_scales"])
+    # 3DGS stores the rest coefficients channel-major: f_rest[c * K + k]
+    sh_rest = raw["rest"].reshape(len(vertex), 3, -1).transpose(0, 2, 1) if rest else None
+    return Gaussians(
+        means=raw["means"],
+        scales=scales,
+        quats=raw["quats"],
+        colors=srgb_to_linear(encoded) if color_space == "srgb" else encoded,
+        opacities=sigmoid(raw["opacity"][:, 0]),
+        sh_rest=sh_rest,
+        focal_px=meta.get("focal_px"),
+        image_size=meta.get("image_size"),
+        color_space=color_space,
+    )
+
+
+def _sharp_metadata(elements: dict[str, np.ndarray], source: str) -> dict:
+    """focal_px, image_size and color_space from ml-sharp's extra elements, where present."""
+    meta: dict = {}
+
+    def values(name: str, count: int) -> np.ndarray | None:
+        el = elements.get(name)
+        if el is None:
+            return None
+        if len(el) != count or not el.dtype.names:
+            raise PLYError(source, f"has an '{name}' element of {len(el)} values; ml-sharp writes {count}")
+        return np.asarray(el[el.dtype.names[0]])
+
+    intrinsic = values("intrinsic", 9)
+    if intrinsic is not None:
+        if not (np.isfinite(intrinsic).all() and intrinsic[0] > 0):
+            raise PLYError(source, f"has an invalid 'intrinsic' element {intrinsic.tolist()}")
+        meta["focal_px"] = float(intrinsic[0])
+    size = values("image_size", 2)
+    if size is not None:
+        if not (np.isfinite(size).all() and (size > 0).all() and (size == np.round(size)).all()):
+            raise PLYError(source, f"has an invalid 'image_size' element {size.tolist()}")
+        meta["image_size"] = (int(size[0]), int(size[1]))
+    space = values("color_space", 1)
+    if space is not None:
+        code = int(space[0])
+        if code not in COLOR_SPACE_CODES:
+            raise PLYError(source, f"has an unknown color_space code {code} (0 = sRGB, 1 = linear)")
+        meta["color_space"] = COLOR_SPACE_CODES[code]
+    return meta
+
+
+# ---- writing ----------------------------------------------------------------------------------
+
+
+def encode(g: Gaussians, layout: Layout = "sharp") -> bytes:
+    """The bytes of a binary little-endian splat PLY in ml-sharp's or the plain 3DGS layout."""
+    if layout not in LAYOUTS:
+        raise ValueError(f"layout must be one of {LAYOUTS}; got {layout!r}")
+    if layout == "sharp" and (g.focal_px is None or g.image_size is None):
+        raise GaussiansError("the 'sharp' PLY layout records the photo's focal length and size, and these "
+                             "Gaussians have none; write layout='3dgs' instead")
+    n = len(g)
+    rest = [] if g.sh_rest is None else [f"f_rest_{i}" for i in range(g.sh_rest.size // n)]
+    if layout == "sharp":
+        names = [*SHARP_VERTEX[:6], *rest, *SHARP_VERTEX[6:]]
+    else:
+        names = [*INRIA_PREFIX, *rest, *INRIA_SUFFIX]
+    table = np.zeros((n, len(names)), dtype=np.float32)
+    col = {name: i for i, name in enumerate(names)}
+
+    def put(first: str, values: np.ndarray) -> None:
+        i = col[first]
+        table[:, i : i + values.shape[1]] = values
+
+    put("x", g.means)
+    encoded = linear_to_srgb(g.colors) if g.color_space == "srgb" else g.colors
+    put("f_dc_0", color_to_sh_dc(encoded))
+    if g.sh_rest is not None:
+        put("f_rest_0", g.sh_rest.transpose(0, 2, 1).reshape(n, -1))
+    with np.errstate(divide="ignore"):
+        put("opacity", logit(g.opacities)[:, None])
+        put("scale_0", np.log(g.scales))
+    put("rot_0", g.quats)
+
+    lines = ["ply", "format binary_little_endian 1.0", f"element vertex {n}"]
+    lines += [f"property float {name}" for name in names]
+    chunks = [table.tobytes()]
+    if layout == "sharp":
+        for name, ply_type, values in _sharp_extras(g):
+            lines += [f"element {name} {len(values)}", f"property {ply_type} {name}"]
+            chunks.append(np.asarray(values, dtype="<" + _TYPES[ply_type]).tobytes())
+    lines.append("end_header")
+    return "\n".join(lines).encode("ascii") + b"\n" + b"".join(chunks)
+
+
+def _sharp_extras(g: Gaussians) -> list[tuple[str, str, np.ndarray]]:
+    """ml-sharp's extra elements for these Gaussians, in its order and types (SPEC section 12)."""
+    assert g.focal_px is not None and g.image_size is not None
+    w, h = g.image_size
+    f = g.focal_px
+    with np.errstate(divide="ignore"):
+        inverse_depth = 1.0 / g.means[:, 2].astype(np.float64)
+    finite = inverse_depth[np.isfinite(inverse_depth)]
+    disparity = np.quantile(finite, [0.1, 0.9]) if finite.size else np.zeros(2)
+    values = {
+        "extrinsic": np.eye(4).ravel(),
+        "intrinsic": np.array([f, 0, w / 2, 0, f, h / 2, 0, 0, 1]),
+        "image_size": np.array([w, h]),
+        "frame": np.array([1, len(g)]),
+        "disparity": disparity,
+        "color_space": np.array([0 if g.color_space == "srgb" else 1]),
+        "version": np.array(SHARP_VERSION),
+    }
+    return [(name, ply_type, values[name]) for name, ply_type, _count in SHARP_EXTRAS]
+
+
+def write_ply(g: Gaussians, path: str | os.PathLike[str], layout: Layout = "sharp") -> Path:
+    """Write ``g`` to ``path`` atomically: on any failure an existing file there is left as it was."""
+    path = Path(path)
+    data = encode(g, layout)
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise PLYError(str(path), f"cannot be written: folder '{folder}' does not exist")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    except OSError as e:
+        raise PLYError(str(path), f"cannot be written ({e.strerror or e})") from None
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except OSError as e:
+        Path(tmp).unlink(missing_ok=True)
+        raise PLYError(str(path), f"cannot be written ({e.strerror or e})") from None
+    return path
