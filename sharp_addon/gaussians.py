@@ -89,7 +89,7 @@ class Gaussians:
         bad = int(np.count_nonzero((self.opacities < 0) | (self.opacities > 1)))
         if bad:
             raise GaussiansError(f"opacities must lie in [0, 1]; {bad} of {len(self)} do not")
-        bad = int(np.count_nonzero(~np.any(self.quats != 0, axis=1)))
+        bad = int(np.count_nonzero(np.einsum("ij,ij->i", self.quats, self.quats) == 0))
         if bad:
             raise GaussiansError(f"quats must be non-zero (w, x, y, z); {bad} of {len(self)} are all zero")
 
@@ -182,7 +182,7 @@ def _float32_array(name: str, value: Any, tail: tuple[int, ...], n: int | None =
     a = np.asarray(value)
     if a.dtype.kind != "f":
         raise GaussiansError(f"{name} must be a floating-point array; got dtype {a.dtype}")
-    want = ("N",) + tuple("K" if d == -1 else d for d in tail)
+    want = ("N", *("K" if d == -1 else d for d in tail))
     ok = a.ndim == 1 + len(tail) and all(d == -1 or d == s for d, s in zip(tail, a.shape[1:]))
     if not ok or (n is not None and a.shape[0] != n):
         expect = f"[{', '.join(str(d) for d in want)}]" + (f" with N = {n}" if n is not None else "")
@@ -233,10 +233,10 @@ def color_to_sh_dc(color: np.ndarray) -> np.ndarray:
 
 
 def sigmoid(x: np.ndarray) -> np.ndarray:
-    """Logistic function, stable for large |x|; keeps the float dtype."""
+    """Logistic function, exact 0 / 1 in the limits; keeps the float dtype."""
     x = np.asarray(x)
-    e = np.exp(-np.abs(x))
-    return np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
+    with np.errstate(over="ignore"):  # exp(-x) = inf for very negative x gives exactly 0
+        return (1 / (1 + np.exp(-x))).astype(x.dtype, copy=False)
 
 
 def logit(p: np.ndarray) -> np.ndarray:
@@ -254,7 +254,7 @@ def rotation_matrices(quats: np.ndarray) -> np.ndarray:  # [N, 4] (w, x, y, z) -
     q = np.asarray(quats, dtype=np.float64)
     q = q / np.linalg.norm(q, axis=-1, keepdims=True)
     w, x, y, z = np.moveaxis(q, -1, 0)
-    r = np.empty(q.shape[:-1] + (3, 3))
+    r = np.empty((*q.shape[:-1], 3, 3))
     r[..., 0, 0] = 1 - 2 * (y * y + z * z)
     r[..., 0, 1] = 2 * (x * y - w * z)
     r[..., 0, 2] = 2 * (x * z + w * y)

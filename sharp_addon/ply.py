@@ -19,6 +19,8 @@ from __future__ import annotations
 import os
 import re
 import tempfile
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -48,6 +50,7 @@ _TYPES = {
 }  # fmt: skip
 _FORMATS = {"binary_little_endian": "<", "binary_big_endian": ">", "ascii": None}
 _MAX_HEADER = 1 << 20  # a header longer than 1 MiB is not a splat file
+_THREADED_ROWS = 1 << 16  # from this many vertices, properties are converted on several threads
 
 REQUIRED = ("x", "y", "z", "f_dc_0", "f_dc_1", "f_dc_2", "opacity",
             "scale_0", "scale_1", "scale_2", "rot_0", "rot_1", "rot_2", "rot_3")  # fmt: skip
@@ -91,7 +94,7 @@ def read_ply(path: str | os.PathLike[str]) -> Gaussians:
     """Read a SHARP or 3DGS splat PLY; raises ``PLYError`` naming the file on any problem."""
     path = Path(path)
     try:
-        data = path.read_bytes()
+        data = np.fromfile(path, dtype=np.uint8)  # one read into numpy's memory, no bytes copy
     except FileNotFoundError:
         raise PLYError(str(path), "no such file") from None
     except IsADirectoryError:
@@ -101,8 +104,11 @@ def read_ply(path: str | os.PathLike[str]) -> Gaussians:
     return decode(data, source=str(path))
 
 
-def decode(data: bytes, source: str = "<bytes>") -> Gaussians:
-    """Gaussians from the bytes of a splat PLY (see the module docstring for what is accepted)."""
+def decode(data: bytes | np.ndarray, source: str = "<bytes>") -> Gaussians:
+    """Gaussians from the bytes of a splat PLY (see the module docstring for what is accepted).
+
+    ``data`` is ``bytes`` or a uint8 numpy array (what ``read_ply`` reads the file into).
+    """
     header = parse_header(data, source)
     elements = _read_elements(data, header, source)
     if "vertex" not in elements:
@@ -121,15 +127,16 @@ def decode(data: bytes, source: str = "<bytes>") -> Gaussians:
         raise PLYError(source, str(e)) from None
 
 
-def parse_header(data: bytes, source: str = "<bytes>") -> Header:
+def parse_header(data: bytes | np.ndarray, source: str = "<bytes>") -> Header:
     """The header of a PLY file; list properties and unknown types raise ``PLYError``."""
-    if not data.startswith(b"ply"):
+    head = bytes(data[:_MAX_HEADER])
+    if not head.startswith(b"ply"):
         raise PLYError(source, "is not a PLY file (it does not start with 'ply')")
-    m = re.search(rb"(?m)^end_header[ \t]*\r?\n", data[:_MAX_HEADER])
+    m = re.search(rb"(?m)^end_header[ \t]*\r?\n", head)
     if m is None:
         raise PLYError(source, "has no 'end_header' line (not a PLY file, or a truncated header)")
     try:
-        text = data[: m.start()].decode("ascii")
+        text = head[: m.start()].decode("ascii")
     except UnicodeDecodeError:
         raise PLYError(source, "has a header that is not ASCII text") from None
     lines = text.splitlines()
@@ -161,11 +168,11 @@ def parse_header(data: bytes, source: str = "<bytes>") -> Header:
     return Header(fmt, elements, m.end())
 
 
-def _read_elements(data: bytes, header: Header, source: str) -> dict[str, np.ndarray]:
+def _read_elements(data: bytes | np.ndarray, header: Header, source: str) -> dict[str, np.ndarray]:
     """Every element as a structured array; the body must match the header exactly."""
     order = _FORMATS[header.format]
     if order is None:
-        return _read_ascii(data[header.size :], header, source)
+        return _read_ascii(bytes(data[header.size :]), header, source)
     out: dict[str, np.ndarray] = {}
     offset = header.size
     for el in header.elements:
@@ -209,26 +216,31 @@ def _rest_names(names: tuple[str, ...]) -> list[str]:
     return [n for _, n in rest]
 
 
-def _columns(vertex: np.ndarray, groups: dict[str, list[str]], source: str) -> dict[str, np.ndarray]:
-    """Each group of properties as a finite float32 [N, len(group)] array.
+Activation = Callable[[np.ndarray], np.ndarray]
+
+
+def _columns(vertex: np.ndarray, groups: dict[str, tuple[list[str], Activation | None]],
+             source: str) -> dict[str, np.ndarray]:
+    """Each group of properties as a float32 [N, len(group)] array, checked finite, then activated.
 
     A vertex whose properties all share one float type (every splat file seen in practice) is
     viewed as an [N, P] table and sliced, one pass per group; other layouts copy column by column.
+    Large files run the groups on a few threads (numpy releases the GIL for copies and ufuncs).
     """
     fields = vertex.dtype.fields or {}
     types = {fields[name][0] for name in fields}
+    single = types.pop() if len(types) == 1 else None
     table = None
-    if len(types) == 1 and next(iter(types)).kind == "f" and vertex.dtype.itemsize == len(fields) * next(iter(types)).itemsize:
-        table = vertex.view(next(iter(types))).reshape(len(vertex), len(fields))
-        position = {name: i for i, name in enumerate(vertex.dtype.names or ())}
-    out: dict[str, np.ndarray] = {}
-    bad: list[str] = []
-    for group, names in groups.items():
+    if single is not None and single.kind == "f" and vertex.dtype.itemsize == len(fields) * single.itemsize:
+        table = vertex.view(single).reshape(len(vertex), len(fields))
+    position = {name: i for i, name in enumerate(vertex.dtype.names or ())}
+
+    def load(names: list[str], activation: Activation | None) -> tuple[np.ndarray, list[str]]:
         if table is not None:
-            first = position[names[0]]
             idx = [position[n] for n in names]
+            consecutive = idx == list(range(idx[0], idx[0] + len(idx)))
             # consecutive properties (the usual case) are one strided slice: a single copy
-            picked = table[:, first : first + len(names)] if idx == list(range(first, first + len(names))) else table[:, idx]
+            picked = table[:, idx[0] : idx[0] + len(idx)] if consecutive else table[:, idx]
             values = np.ascontiguousarray(picked, dtype=np.float32)
         else:
             values = np.empty((len(vertex), len(names)), dtype=np.float32)
@@ -236,12 +248,20 @@ def _columns(vertex: np.ndarray, groups: dict[str, list[str]], source: str) -> d
                 values[:, i] = vertex[name]
         finite = np.isfinite(values)
         if not finite.all():
-            counts = len(vertex) - np.count_nonzero(finite, axis=0)
-            bad += [f"{n} ({c})" for n, c in zip(names, counts.tolist()) if c]
-        out[group] = values
+            counts = (len(vertex) - np.count_nonzero(finite, axis=0)).tolist()
+            return values, [f"{n} ({c})" for n, c in zip(names, counts) if c]
+        return (values if activation is None else activation(values)), []
+
+    if len(vertex) >= _THREADED_ROWS:
+        with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
+            futures = {k: pool.submit(load, names, act) for k, (names, act) in groups.items()}
+            loaded = {k: f.result() for k, f in futures.items()}
+    else:
+        loaded = {k: load(names, act) for k, (names, act) in groups.items()}
+    bad = [item for _, problems in loaded.values() for item in problems]
     if bad:
         raise PLYError(source, f"has NaN/Inf values in {len(bad)} properties: {', '.join(bad[:6])}")
-    return out
+    return {k: values for k, (values, _) in loaded.items()}
 
 
 def _gaussians_from_vertex(vertex: np.ndarray, meta: dict, source: str) -> Gaussians:
@@ -251,29 +271,28 @@ def _gaussians_from_vertex(vertex: np.ndarray, meta: dict, source: str) -> Gauss
         if extra or k not in SH_REST_COUNTS or rest != [f"f_rest_{i}" for i in range(len(rest))]:
             raise PLYError(source, f"has {len(rest)} f_rest_* properties; SH degree 1, 2 or 3 needs "
                            "f_rest_0 .. f_rest_8, _23 or _44")
-    groups = {
-        "means": ["x", "y", "z"],
-        "f_dc": ["f_dc_0", "f_dc_1", "f_dc_2"],
-        "opacity": ["opacity"],
-        "log_scales": ["scale_0", "scale_1", "scale_2"],
-        "quats": ["rot_0", "rot_1", "rot_2", "rot_3"],
-    }
-    if rest:
-        groups["rest"] = rest
-    raw = _columns(vertex, groups, source)
     color_space = meta.get("color_space", "srgb")
-    encoded = sh_dc_to_color(raw["f_dc"])
-    with np.errstate(over="ignore"):
-        scales = np.exp(raw["log_scales"])
-    # 3DGS stores the rest coefficients channel-major: f_rest[c * K + k]
-    sh_rest = raw["rest"].reshape(len(vertex), 3, -1).transpose(0, 2, 1) if rest else None
+
+    def colors(f_dc: np.ndarray) -> np.ndarray:
+        encoded = sh_dc_to_color(f_dc)
+        return srgb_to_linear(encoded) if color_space == "srgb" else encoded
+
+    def scales(log_scales: np.ndarray) -> np.ndarray:
+        with np.errstate(over="ignore"):
+            return np.exp(log_scales)
+
+    groups: dict[str, tuple[list[str], Activation | None]] = {
+        "means": (["x", "y", "z"], None),
+        "colors": (["f_dc_0", "f_dc_1", "f_dc_2"], colors),
+        "opacities": (["opacity"], lambda logits: sigmoid(logits[:, 0])),
+        "scales": (["scale_0", "scale_1", "scale_2"], scales),
+        "quats": (["rot_0", "rot_1", "rot_2", "rot_3"], None),
+    }
+    if rest:  # 3DGS stores the rest coefficients channel-major: f_rest[c * K + k]
+        groups["sh_rest"] = (rest, lambda r: r.reshape(len(r), 3, -1).transpose(0, 2, 1))
+    values = _columns(vertex, groups, source)
     return Gaussians(
-        means=raw["means"],
-        scales=scales,
-        quats=raw["quats"],
-        colors=srgb_to_linear(encoded) if color_space == "srgb" else encoded,
-        opacities=sigmoid(raw["opacity"][:, 0]),
-        sh_rest=sh_rest,
+        **values,
         focal_px=meta.get("focal_px"),
         image_size=meta.get("image_size"),
         color_space=color_space,
@@ -316,6 +335,11 @@ def _sharp_metadata(elements: dict[str, np.ndarray], source: str) -> dict:
 
 def encode(g: Gaussians, layout: Layout = "sharp") -> bytes:
     """The bytes of a binary little-endian splat PLY in ml-sharp's or the plain 3DGS layout."""
+    return b"".join(memoryview(part).cast("B") for part in _encode_parts(g, layout))
+
+
+def _encode_parts(g: Gaussians, layout: Layout) -> list[bytes | np.ndarray]:
+    """Header, vertex table and extra elements, in file order (written without joining them)."""
     if layout not in LAYOUTS:
         raise ValueError(f"layout must be one of {LAYOUTS}; got {layout!r}")
     if layout == "sharp" and (g.focal_px is None or g.image_size is None):
@@ -327,13 +351,15 @@ def encode(g: Gaussians, layout: Layout = "sharp") -> bytes:
         names = [*SHARP_VERTEX[:6], *rest, *SHARP_VERTEX[6:]]
     else:
         names = [*INRIA_PREFIX, *rest, *INRIA_SUFFIX]
-    table = np.zeros((n, len(names)), dtype=np.float32)
+    table = np.empty((n, len(names)), dtype="<f4")
     col = {name: i for i, name in enumerate(names)}
 
     def put(first: str, values: np.ndarray) -> None:
         i = col[first]
         table[:, i : i + values.shape[1]] = values
 
+    if layout == "3dgs":
+        put("nx", np.zeros((1, 3), np.float32))
     put("x", g.means)
     encoded = linear_to_srgb(g.colors) if g.color_space == "srgb" else g.colors
     put("f_dc_0", color_to_sh_dc(encoded))
@@ -346,13 +372,13 @@ def encode(g: Gaussians, layout: Layout = "sharp") -> bytes:
 
     lines = ["ply", "format binary_little_endian 1.0", f"element vertex {n}"]
     lines += [f"property float {name}" for name in names]
-    chunks = [table.tobytes()]
+    parts: list[bytes | np.ndarray] = [table]
     if layout == "sharp":
         for name, ply_type, values in _sharp_extras(g):
             lines += [f"element {name} {len(values)}", f"property {ply_type} {name}"]
-            chunks.append(np.asarray(values, dtype="<" + _TYPES[ply_type]).tobytes())
+            parts.append(np.asarray(values, dtype="<" + _TYPES[ply_type]))
     lines.append("end_header")
-    return "\n".join(lines).encode("ascii") + b"\n" + b"".join(chunks)
+    return [("\n".join(lines) + "\n").encode("ascii"), *parts]
 
 
 def _sharp_extras(g: Gaussians) -> list[tuple[str, str, np.ndarray]]:
@@ -379,7 +405,7 @@ def _sharp_extras(g: Gaussians) -> list[tuple[str, str, np.ndarray]]:
 def write_ply(g: Gaussians, path: str | os.PathLike[str], layout: Layout = "sharp") -> Path:
     """Write ``g`` to ``path`` atomically: on any failure an existing file there is left as it was."""
     path = Path(path)
-    data = encode(g, layout)
+    parts = _encode_parts(g, layout)
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
         raise PLYError(str(path), f"cannot be written: folder '{folder}' does not exist")
@@ -389,7 +415,8 @@ def write_ply(g: Gaussians, path: str | os.PathLike[str], layout: Layout = "shar
         raise PLYError(str(path), f"cannot be written ({e.strerror or e})") from None
     try:
         with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
+            for part in parts:
+                fh.write(memoryview(part).cast("B"))
         os.replace(tmp, path)
     except OSError as e:
         Path(tmp).unlink(missing_ok=True)

@@ -70,6 +70,8 @@ def _raise(exc: BaseException) -> None:
 def bpy_session():
     """bpy with factory settings; on teardown every add-on class is unregistered again."""
     import bpy  # first: it puts Blender's own modules (addon_utils) on the path
+
+    # isort: split
     import addon_utils
 
     bpy.ops.wm.read_factory_settings(use_empty=True)

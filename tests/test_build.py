@@ -28,7 +28,8 @@ def make_wheel(folder: Path, name: str) -> Path:
                  f"{info}/WHEEL": "Wheel-Version: 1.0\nRoot-Is-Purelib: false\n"}
         for arc, text in files.items():
             z.writestr(arc, text)
-        record = "".join(f"{arc},sha256={hashlib.sha256(t.encode()).hexdigest()},{len(t)}\n" for arc, t in files.items())
+        record = "".join(f"{arc},sha256={hashlib.sha256(t.encode()).hexdigest()},{len(t)}\n"
+                         for arc, t in files.items())
         z.writestr(f"{info}/RECORD", record + f"{info}/RECORD,,\n")
     return path
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import bpy
 from bpy.props import BoolProperty, EnumProperty, StringProperty
 
@@ -64,4 +66,6 @@ def draw_status(layout: bpy.types.UILayout, status: dependencies.Status) -> None
 
 def get_preferences(context: bpy.types.Context) -> SharpPreferences:
     """This add-on's preferences (registered under the extension's package name)."""
-    return context.preferences.addons[ADDON_PACKAGE].preferences  # type: ignore[return-value]
+    preferences = context.preferences
+    assert preferences is not None, "Blender always has preferences"
+    return cast(SharpPreferences, preferences.addons[ADDON_PACKAGE].preferences)

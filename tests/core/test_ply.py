@@ -141,7 +141,8 @@ def test_sharp_layout_needs_photo_metadata():
 
 def test_reads_sharp_metadata_written_by_another_writer():
     g = random_gaussians(50)
-    extras = [("extrinsic", "float", np.eye(4).ravel()), ("intrinsic", "float", [1234.5, 0, 500, 0, 1234.5, 375, 0, 0, 1]),
+    extras = [("extrinsic", "float", np.eye(4).ravel()),
+              ("intrinsic", "float", [1234.5, 0, 500, 0, 1234.5, 375, 0, 0, 1]),
               ("image_size", "uint", [1000, 750]), ("frame", "int", [1, 50]), ("disparity", "float", [0.2, 0.5]),
               ("color_space", "uchar", [0]), ("version", "uchar", [1, 5, 0])]
     back = ply.decode(make_ply(splat_columns(g), extra_elements=extras))
@@ -171,7 +172,8 @@ def test_reads_inria_3dgs_with_sh_degree_3_and_ignores_normals():
     cols = inria_columns(g, np.random.default_rng(1))
     back = ply.decode(make_ply(cols, comments=("trained by 3DGS",)))
     assert back.sh_degree == 3 and back.focal_px is None
-    expected_rest = np.stack([np.stack([cols[f"f_rest_{c * 15 + k}"] for c in range(3)], axis=1) for k in range(15)], axis=1)
+    stored = np.stack([cols[f"f_rest_{i}"] for i in range(45)], axis=1)  # channel-major: f_rest[c * 15 + k]
+    expected_rest = stored.reshape(-1, 3, 15).transpose(0, 2, 1)
     np.testing.assert_allclose(back.sh_rest, expected_rest, rtol=1e-6)
     np.testing.assert_allclose(back.colors, g.colors, atol=2e-6)
     np.testing.assert_allclose(back.scales, g.scales, rtol=1e-6)
@@ -238,11 +240,13 @@ BAD_INPUTS = {
     "empty file": (lambda: b"", "is not a PLY file"),
     "malformed header line": (lambda: with_header(good_bytes(), b"element vertex 20", b"element vertex twenty"),
                               "malformed header line 3"),
-    "wrong f_rest count": (lambda: make_ply(splat_columns(random_gaussians(5)) | {f"f_rest_{i}": np.zeros(5) for i in range(4)}),
+    "wrong f_rest count": (lambda: make_ply(splat_columns(random_gaussians(5))
+                                            | {f"f_rest_{i}": np.zeros(5) for i in range(4)}),
                            "has 4 f_rest_\\* properties"),
     "ascii short": (lambda: make_ply(splat_columns(random_gaussians(4)), fmt="ascii").rstrip().rpartition(b"\n")[0],
                     "ASCII values, its header describes 56"),
-    "ascii not numbers": (lambda: make_ply(splat_columns(random_gaussians(2)), fmt="ascii").replace(b"end_header\n", b"end_header\nabc "),
+    "ascii not numbers": (lambda: make_ply(splat_columns(random_gaussians(2)), fmt="ascii")
+                          .replace(b"end_header\n", b"end_header\nabc "),
                           "ASCII data that are not all numbers"),
     "bad color space": (lambda: good_bytes()[:-4] + b"\x07" + good_bytes()[-3:], "unknown color_space code 7"),
     "log scale overflow": (lambda: make_ply(splat_columns(random_gaussians(3)) | {"scale_0": np.full(3, 500.0)}),
@@ -279,8 +283,20 @@ def test_write_failures_leave_existing_files_untouched(tmp_path):
     with pytest.raises(GaussiansError):
         ply.write_ply(random_gaussians(5, photo=False), target, layout="sharp")
     assert target.read_bytes() == b"precious"
-    with pytest.raises(PLYError, match="folder .* does not exist"):
+    with pytest.raises(PLYError, match=r"folder .* does not exist"):
         ply.write_ply(random_gaussians(5), tmp_path / "missing" / "scene.ply")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["scene.ply"]  # no temporary files left
     ply.write_ply(random_gaussians(5), target)
     assert len(ply.read_ply(target)) == 5
+
+
+def test_large_files_convert_on_threads_and_still_report_nan(tmp_path):
+    n = ply._THREADED_ROWS + 10
+    g = random_gaussians(n, sh_degree=1)
+    data = ply.encode(g, "sharp")
+    assert_close(ply.decode(data), g)
+    cols = splat_columns(g) | {"rot_2": np.where(np.arange(n) % 1000 == 0, np.nan, g.quats[:, 2])}
+    path = tmp_path / "big.ply"
+    path.write_bytes(make_ply(cols))
+    with pytest.raises(PLYError, match=rf"NaN/Inf values in 1 properties: rot_2 \({(n + 999) // 1000}\)"):
+        ply.read_ply(path)
