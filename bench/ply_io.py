@@ -22,8 +22,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sharp_addon import ply  # noqa: E402
-from tests.helpers import random_gaussians  # noqa: E402
+from sharp_addon import ply
+from tests.helpers import random_gaussians
 
 N = 1_179_648
 
