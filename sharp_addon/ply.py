@@ -335,10 +335,10 @@ def _sharp_metadata(elements: dict[str, np.ndarray], source: str) -> dict:
 
 def encode(g: Gaussians, layout: Layout = "sharp") -> bytes:
     """The bytes of a binary little-endian splat PLY in ml-sharp's or the plain 3DGS layout."""
-    return b"".join(memoryview(part).cast("B") for part in _encode_parts(g, layout))
+    return b"".join(_encode_parts(g, layout))
 
 
-def _encode_parts(g: Gaussians, layout: Layout) -> list[bytes | np.ndarray]:
+def _encode_parts(g: Gaussians, layout: Layout) -> list[bytes | memoryview]:
     """Header, vertex table and extra elements, in file order (written without joining them)."""
     if layout not in LAYOUTS:
         raise ValueError(f"layout must be one of {LAYOUTS}; got {layout!r}")
@@ -372,11 +372,11 @@ def _encode_parts(g: Gaussians, layout: Layout) -> list[bytes | np.ndarray]:
 
     lines = ["ply", "format binary_little_endian 1.0", f"element vertex {n}"]
     lines += [f"property float {name}" for name in names]
-    parts: list[bytes | np.ndarray] = [table]
+    parts: list[bytes | memoryview] = [table.data.cast("B")]
     if layout == "sharp":
         for name, ply_type, values in _sharp_extras(g):
             lines += [f"element {name} {len(values)}", f"property {ply_type} {name}"]
-            parts.append(np.asarray(values, dtype="<" + _TYPES[ply_type]))
+            parts.append(np.ascontiguousarray(values, dtype="<" + _TYPES[ply_type]).data.cast("B"))
     lines.append("end_header")
     return [("\n".join(lines) + "\n").encode("ascii"), *parts]
 
@@ -416,7 +416,7 @@ def write_ply(g: Gaussians, path: str | os.PathLike[str], layout: Layout = "shar
     try:
         with os.fdopen(fd, "wb") as fh:
             for part in parts:
-                fh.write(memoryview(part).cast("B"))
+                fh.write(part)
         os.replace(tmp, path)
     except OSError as e:
         Path(tmp).unlink(missing_ok=True)
