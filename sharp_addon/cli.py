@@ -8,18 +8,21 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from collections.abc import Sequence
 
 import numpy as np
 
 from . import dependencies
-from .errors import SharpError
+from .api import DEVICES, PRECISIONS
+from .errors import ImageError, SharpError
+from .image import IMAGE_SUFFIXES
 from .ply import LAYOUTS, read_ply, write_ply
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="sharp", description="SHARP from Image: single-photo 3D Gaussian splats (PLY tools and checks)."
+        prog="sharp", description="SHARP from Image: single-photo 3D Gaussian splats."
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -37,6 +40,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--keep-fraction", type=float, default=1.0,
                    help="keep this fraction of the splats, the same ones every time")
     p.set_defaults(run=_convert)
+
+    p = sub.add_parser("predict", help="photos to 3D Gaussians, one ml-sharp PLY per photo")
+    p.add_argument("-i", "--input", required=True, help="an image file or a folder of images")
+    p.add_argument("-o", "--output", required=True, help="folder for the .ply files (created if needed)")
+    p.add_argument("-c", "--checkpoint", help=f"SHARP weights (default: ${dependencies.ENV_CHECKPOINT}, "
+                   "then the torch hub cache)")
+    p.add_argument("--device", choices=DEVICES, default="auto")
+    p.add_argument("--precision", choices=PRECISIONS, default="auto")
+    p.add_argument("--focal-35mm", type=float, help="35 mm-equivalent focal length (default: from EXIF)")
+    p.add_argument("--layout", choices=LAYOUTS, default="sharp", help="PLY layout (default: ml-sharp's)")
+    p.set_defaults(run=_predict)
 
     p = sub.add_parser("check", help="say whether PyTorch and the SHARP checkpoint are present")
     p.add_argument("-c", "--checkpoint", help=f"checkpoint file (default: ${dependencies.ENV_CHECKPOINT}, "
@@ -81,6 +95,47 @@ def _convert(args: argparse.Namespace) -> int:
     write_ply(g, args.output, layout=args.layout)
     print(f"wrote {args.output}: {len(g)} of {n} Gaussians, layout {args.layout}")
     return 0
+
+
+def _predict(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .api import load_predictor
+
+    source = Path(args.input)
+    if source.is_dir():
+        images = sorted(p for p in source.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        if not images:
+            raise SharpError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in folder '{source}'")
+    elif source.is_file():
+        images = [source]
+    else:
+        raise SharpError(f"image '{source}': no such file or folder")
+    checkpoint = dependencies.find_checkpoint(args.checkpoint)
+    if checkpoint is None:
+        raise SharpError(dependencies.checkpoint_status(None).message + ", or pass --checkpoint PATH")
+    out = Path(args.output)
+    out.mkdir(parents=True, exist_ok=True)
+    predictor = load_predictor(checkpoint, device=args.device, precision=args.precision)
+    print(f"loaded {checkpoint} on {predictor.device.type} ({str(predictor.dtype).removeprefix('torch.')}) "
+          f"in {predictor.load_seconds:.1f} s", flush=True)
+    failed = 0
+    for number, image in enumerate(images, start=1):
+        t0 = time.perf_counter()
+        try:
+            g = predictor.predict(image, focal_35mm=args.focal_35mm)
+            target = write_ply(g, out / f"{image.stem}.ply", layout=args.layout)
+        except SharpError as e:
+            if len(images) == 1 or not isinstance(e, ImageError):
+                raise
+            print(f"error: {e}", file=sys.stderr, flush=True)
+            failed += 1
+            continue
+        print(f"[{number}/{len(images)}] {image.name} -> {target} ({len(g)} Gaussians, "
+              f"{time.perf_counter() - t0:.1f} s)", flush=True)
+    if failed:
+        print(f"{failed} of {len(images)} images failed", file=sys.stderr)
+    return 1 if failed else 0
 
 
 def _check(args: argparse.Namespace) -> int:

@@ -27,3 +27,19 @@ class PLYError(SharpError):
 
 class DependencyError(SharpError):
     """A Python package the requested work needs (torch) is not installed."""
+
+
+class CheckpointError(SharpError):
+    """A file that is not a usable SHARP checkpoint; the message names it and says what is wrong."""
+
+
+class ImageError(SharpError):
+    """An image that cannot be read or used; the message names the file."""
+
+
+class Cancelled(SharpError):
+    """The user (or a caller's ``cancel()``) stopped the run; nothing was produced."""
+
+
+class OutOfMemory(SharpError):
+    """The device ran out of memory; the message says what to try instead."""

@@ -359,3 +359,41 @@ def lod_keys(n: int, seed: int = 0) -> np.ndarray:  # -> [n] float32 in [0, 1)
         z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
         z = z ^ (z >> np.uint64(31))
     return (z >> np.uint64(40)).astype(np.float32) * np.float32(2.0**-24)
+
+
+# ---- unprojection (SPEC section 11) ---------------------------------------------------------------
+
+
+def unproject(
+    means: np.ndarray,  # [N, 3] normalised camera space (x, y in [-1, 1] at unit depth) x global scale
+    scales: np.ndarray,  # [N, 3]
+    quats: np.ndarray,  # [N, 4] (w, x, y, z), any length
+    colors: np.ndarray,  # [N, 3] linear RGB
+    opacities: np.ndarray,  # [N]
+    focal_px: float,
+    size_wh: tuple[int, int],
+) -> Gaussians:
+    """Metric OpenCV-camera Gaussians from SHARP's normalised output for a W x H photo.
+
+    x and y are stretched by A = diag(W / 2f, H / 2f, 1); covariances become A Sigma A^T and are
+    decomposed again in float64 (scales descending, rotation with det +1, Markley quaternions), as
+    the reference does, so scales and quaternions are comparable through their covariances.
+    """
+    w, h = size_wh
+    a = np.array([w / (2 * focal_px), h / (2 * focal_px), 1.0], dtype=np.float32)
+    r = rotation_matrices(quats).astype(np.float32)  # the reference forms Sigma in float32
+    s2 = np.asarray(scales, dtype=np.float32) ** 2
+    sigma = np.einsum("nij,nj,nkj->nik", r, s2, r) * (a[:, None] * a[None, :])
+    eigenvalues, vectors = np.linalg.eigh(sigma.astype(np.float64))  # ascending
+    eigenvalues, vectors = eigenvalues[:, ::-1], vectors[:, :, ::-1]  # descending, as an SVD orders them
+    vectors[np.linalg.det(vectors) < 0, :, 2] *= -1  # a rotation, not a reflection
+    return Gaussians(
+        means=np.asarray(means, dtype=np.float32) * a,
+        scales=np.sqrt(np.abs(eigenvalues)),
+        quats=quats_from_matrices(vectors),
+        colors=colors,
+        opacities=opacities,
+        focal_px=focal_px,
+        image_size=(int(w), int(h)),
+        color_space="srgb",
+    )

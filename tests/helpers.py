@@ -49,3 +49,23 @@ def shared_module(relative: str):
         spec.loader.exec_module(module)
         sys.modules[name] = module
     return sys.modules[name]
+
+
+def tiny_config():
+    """A narrow, shallow SHARP (ViT 64 wide, 4 blocks): 2 x 256 x 256 Gaussians in about a second."""
+    from sharp_addon.model.config import SharpConfig, ViTConfig
+
+    vit = ViTConfig(image_size=128, patch_size=16, embed_dim=64, depth=4, num_heads=1, mlp_dim=128, num_classes=10)
+    return SharpConfig(vit=vit, encoder_dims=(16, 16, 32, 64, 64), depth_decoder_dim=32, gaussian_decoder_dim=16,
+                       head_dim=8)
+
+
+def tiny_state_dict(cfg=None) -> dict:
+    """Weights for ``tiny_config`` (or ``cfg``) by the parity kit's deterministic weight rule."""
+    import torch
+
+    from sharp_addon.model.checkpoint import expected_shapes
+
+    rule = shared_module("parity/weight_rule.py")
+    shapes = expected_shapes(cfg or tiny_config())
+    return {k: torch.from_numpy(rule.make_param(k, s)) for k, s in shapes.items()}

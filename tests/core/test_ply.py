@@ -92,7 +92,7 @@ def test_round_trip_through_a_file_is_stable(tmp_path, layout):
     assert_same_covariances(twice.covariances(), g.covariances())
 
 
-def test_linear_color_space_is_stored_without_encoding():
+def test_linear_color_space_is_stored_without_encoding(shared_dir):
     g = random_gaussians(100).replace(color_space="linear")
     data = ply.encode(g, "sharp")
     _, elements = parse_with_parity_reader(data)

@@ -1,0 +1,83 @@
+#!/usr/bin/env python3
+"""SHARP inference at full size with the parity kit's synthetic weights: time and peak memory.
+
+    .venv/blender-5.0/bin/python bench/inference.py [--runs 3] [--precision fp32|bf16] [--device cpu]
+
+Writes the synthetic checkpoint once (``--checkpoint`` to reuse one), then in a fresh child process
+per configuration: checkpoint loading time, the median wall time of --runs predictions of the parity
+image, and the peak resident memory (ru_maxrss) of that process. Prints a Markdown table row.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+DEFAULT_CHECKPOINT = ROOT / ".venv" / "bench-synthetic-sharp.pt"
+IMAGE = ROOT / "tests" / "data" / "sample_640x480.png"
+
+
+def child(args: argparse.Namespace) -> None:
+    import numpy as np
+    import torch
+
+    from sharp_addon.api import load_predictor
+
+    torch.set_num_threads(torch.get_num_threads())
+    t0 = time.perf_counter()
+    predictor = load_predictor(args.checkpoint, device=args.device, precision=args.precision)
+    load_s = time.perf_counter() - t0
+    times, result = [], None
+    for _ in range(args.runs):
+        t0 = time.perf_counter()
+        result = predictor.predict(IMAGE)
+        times.append(time.perf_counter() - t0)
+    assert result is not None
+    out = {"load_s": load_s, "times": times, "median_s": statistics.median(times),
+           "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6,
+           "n": len(result), "finite": bool(np.isfinite(result.means).all())}
+    print("RESULT " + json.dumps(out))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--precision", default="fp32")
+    parser.add_argument("--checkpoint", type=Path, default=DEFAULT_CHECKPOINT)
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(args)
+        return 0
+    if not args.checkpoint.is_file():
+        import torch
+
+        from tests.helpers import shared_module
+
+        rule = shared_module("parity/weight_rule.py")
+        print(f"writing synthetic checkpoint {args.checkpoint} ...", flush=True)
+        torch.save(rule.build_state_dict(as_torch=True), args.checkpoint)
+    cmd = [sys.executable, __file__, "--child", "--runs", str(args.runs), "--device", args.device,
+           "--precision", args.precision, "--checkpoint", str(args.checkpoint)]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    line = next((x for x in proc.stdout.splitlines() if x.startswith("RESULT ")), None)
+    if proc.returncode != 0 or line is None:
+        print(proc.stdout + proc.stderr)
+        return 1
+    r = json.loads(line[7:])
+    print(f"| {args.device} {args.precision} | {r['load_s']:.1f} s | {r['median_s']:.1f} s "
+          f"({', '.join(f'{t:.1f}' for t in r['times'])}) | {r['peak_rss_gb']:.2f} GB | {r['n']} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,171 @@
+"""The plain Python API: load SHARP once, turn photos into Gaussians.
+
+No bpy; torch is imported on first use. ::
+
+    from sharp_addon.api import load_predictor
+    predictor = load_predictor("sharp_2572gikvuh.pt")           # device / precision "auto"
+    gaussians = predictor.predict("photo.jpg")                 # Gaussians (metric, OpenCV camera)
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .errors import Cancelled, DependencyError, OutOfMemory, SharpError
+from .gaussians import Gaussians, unproject
+from .image import load_photo
+
+if TYPE_CHECKING:
+    import torch
+
+    from .model.predictor import SharpPredictor
+
+Progress = Callable[[str, float], None]
+Cancel = Callable[[], bool]
+
+DEVICES = ("auto", "cuda", "mps", "cpu")
+PRECISIONS = ("auto", "fp32", "fp16", "bf16")
+
+
+def _torch() -> Any:
+    try:
+        import torch
+    except ImportError as e:
+        raise DependencyError(f"PyTorch is needed for inference and cannot be imported ({e})") from None
+    return torch
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    """'auto' picks CUDA, then Apple MPS, then the CPU; naming an absent device is an error."""
+    torch = _torch()
+    device = device.lower()
+    if device not in DEVICES:
+        raise SharpError(f"device must be one of {', '.join(DEVICES)}; got {device!r}")
+    has_mps = getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "mps" if has_mps else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise SharpError("device 'cuda' was asked for, but PyTorch sees no CUDA GPU; use 'auto' or 'cpu'")
+    if device == "mps" and not has_mps:
+        raise SharpError("device 'mps' was asked for, but no Apple GPU is available; use 'auto' or 'cpu'")
+    return torch.device(device)
+
+
+def resolve_precision(precision: str, device: torch.device) -> torch.dtype:
+    """'auto': bfloat16 on CUDA GPUs that support it (else float16), float16 on MPS, float32 on the CPU."""
+    torch = _torch()
+    precision = precision.lower()
+    if precision not in PRECISIONS:
+        raise SharpError(f"precision must be one of {', '.join(PRECISIONS)}; got {precision!r}")
+    if precision == "auto":
+        if device.type == "cuda":
+            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return torch.float16 if device.type == "mps" else torch.float32
+    return {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[precision]
+
+
+def load_predictor(
+    checkpoint: str | os.PathLike[str] | Mapping[str, Any], device: str = "auto", precision: str = "auto"
+) -> Predictor:
+    """SHARP ready to run: ``checkpoint`` is a file or an already loaded state dict.
+
+    Raises ``CheckpointError`` for a wrong, truncated or mismatched checkpoint.
+    """
+    torch = _torch()
+    from .model.checkpoint import build_predictor, read_state_dict
+
+    dev = resolve_device(device)
+    dtype = resolve_precision(precision, dev)
+    t0 = time.perf_counter()
+    if isinstance(checkpoint, Mapping):
+        state_dict, source = dict(checkpoint), "<state dict>"
+        state_dict = {k: torch.as_tensor(v) for k, v in state_dict.items()}
+    else:
+        state_dict, source = read_state_dict(checkpoint), str(checkpoint)
+    with _translate_oom(dev):
+        model = build_predictor(state_dict, source, dev, dtype)
+    del state_dict
+    return Predictor(model, dev, dtype, source, time.perf_counter() - t0)
+
+
+@dataclass
+class Predictor:
+    """A loaded SHARP network on one device in one precision."""
+
+    model: SharpPredictor
+    device: torch.device
+    dtype: torch.dtype
+    source: str
+    load_seconds: float
+
+    def predict(
+        self,
+        image: Any,
+        focal_px: float | None = None,
+        focal_35mm: float | None = None,
+        progress: Progress | None = None,
+        cancel: Cancel | None = None,
+        capture: dict[str, Any] | None = None,
+    ) -> Gaussians:
+        """Gaussians for one photo (path, PIL image or [H, W, 3] uint8 array).
+
+        ``focal_px`` / ``focal_35mm`` override the EXIF focal length. ``progress(stage, fraction)`` is
+        called as work advances; when ``cancel()`` returns True the run stops with ``Cancelled``.
+        ``capture``, when given, receives the network's named intermediates (for parity checks).
+        """
+        torch = _torch()
+        from .model.monitor import Monitor
+
+        photo = load_photo(image, focal_px=focal_px, focal_35mm=focal_35mm)
+        w, h = photo.size_wh
+
+        def on_step(stage: str, fraction: float) -> None:
+            if cancel is not None and cancel():
+                raise Cancelled("SHARP run cancelled")
+            if progress is not None:
+                progress(stage, fraction)
+
+        monitor = Monitor(on_step=on_step, capture=capture)
+        on_step("prepare", 0.0)
+        size = self.model.cfg.internal_size
+        with torch.inference_mode(), _translate_oom(self.device):
+            x = torch.tensor(photo.pixels, device=self.device).permute(2, 0, 1)[None].float() / 255.0
+            x = torch.nn.functional.interpolate(x, size=(size, size), mode="bilinear", align_corners=True)
+            monitor.keep("image_1536", x[0])
+            composed = self.model(x, photo.focal_px / w, monitor)
+            del x
+            arrays = {k: getattr(composed, k).float().cpu().numpy() for k in
+                      ("means", "scales", "quats", "colors", "opacities")}
+        del composed
+        if capture is not None:
+            capture.update({"ndc_mean": arrays["means"], "ndc_scales": arrays["scales"],
+                            "ndc_quaternions": arrays["quats"], "disparity_factor": np.float64(photo.focal_px / w)})
+        on_step("unproject", 0.0)
+        gaussians = unproject(**arrays, focal_px=photo.focal_px, size_wh=(w, h))
+        on_step("done", 1.0)
+        return gaussians
+
+
+@contextmanager
+def _translate_oom(device: torch.device) -> Iterator[None]:
+    """Turn the device's out-of-memory errors into ``OutOfMemory`` with advice."""
+    try:
+        yield
+    except (MemoryError, RuntimeError) as error:
+        text = str(error).lower()
+        if not (isinstance(error, MemoryError) or "out of memory" in text or "not enough memory" in text):
+            raise
+        if device.type == "cuda":
+            _torch().cuda.empty_cache()
+        raise OutOfMemory(
+            f"the {device.type.upper()} ran out of memory running SHARP. Try precision 'fp16' or 'bf16' "
+            "(half the memory), close other programs using the device, or run on the CPU (needs about 9 GB "
+            "of RAM in fp32)"
+        ) from None

@@ -1,0 +1,96 @@
+"""Strict, lean loading of SHARP checkpoints.
+
+No bpy. The file is memory-mapped (``torch.load(weights_only=True, mmap=True)``), its keys and
+shapes are checked against the network its own shapes describe, the tensors inference uses are cast
+once to the run's device and precision, and the unused ones are never copied. Anything wrong gives a
+``CheckpointError`` that names the file and summarises the problem (counts, first few keys).
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import zipfile
+from collections.abc import Mapping
+from pathlib import Path
+
+import torch
+
+from ..errors import CheckpointError
+from .config import SharpConfig
+from .predictor import SharpPredictor
+
+SHOW = 5  # keys listed per kind of problem
+
+
+def read_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
+    """The state dict in a checkpoint file, memory-mapped on the CPU."""
+    path = Path(path).expanduser()
+    if not path.exists():
+        raise CheckpointError(f"checkpoint '{path}': no such file")
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint '{path}': is not a file")
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except (RuntimeError, pickle.UnpicklingError, EOFError, zipfile.BadZipFile, ValueError, OSError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise CheckpointError(f"checkpoint '{path}': not a readable PyTorch checkpoint, or truncated "
+                              f"({first[:200]})") from None
+    if isinstance(data, Mapping) and "state_dict" in data and isinstance(data["state_dict"], Mapping):
+        data = data["state_dict"]
+    if not isinstance(data, Mapping) or not all(isinstance(v, torch.Tensor) for v in data.values()):
+        raise CheckpointError(f"checkpoint '{path}': holds {type(data).__name__}, not a state dict of tensors")
+    return dict(data)
+
+
+def expected_shapes(cfg: SharpConfig) -> dict[str, tuple[int, ...]]:
+    """Every key and shape the network of ``cfg`` declares (built on the meta device: no memory)."""
+    with torch.device("meta"):
+        model = SharpPredictor(cfg)
+    return {k: tuple(v.shape) for k, v in model.state_dict().items()}
+
+
+def check_state_dict(state_dict: Mapping[str, torch.Tensor], source: str) -> SharpConfig:
+    """The configuration of a complete, consistent SHARP state dict; CheckpointError otherwise."""
+    shapes = {k: tuple(v.shape) for k, v in state_dict.items()}
+    try:
+        cfg = SharpConfig.from_shapes(shapes)
+    except (KeyError, ValueError, IndexError) as e:
+        raise CheckpointError(f"checkpoint '{source}': not a SHARP checkpoint ({len(shapes)} tensors; "
+                              f"lacks or mis-shapes {e})") from None
+    want = expected_shapes(cfg)
+    missing = [k for k in want if k not in shapes]
+    unexpected = [k for k in shapes if k not in want]
+    wrong = [f"{k} {list(shapes[k])} (expected {list(want[k])})" for k in want if k in shapes and shapes[k] != want[k]]
+    problems = []
+    for label, items in (("missing", missing), ("unexpected", unexpected), ("wrong shape", wrong)):
+        if items:
+            more = f", ... ({len(items) - SHOW} more)" if len(items) > SHOW else ""
+            problems.append(f"{len(items)} {label}: {', '.join(items[:SHOW])}{more}")
+    if problems:
+        raise CheckpointError(f"checkpoint '{source}': does not match the SHARP network "
+                              f"({len(want)} tensors expected): " + "; ".join(problems))
+    bad = [k for k, v in state_dict.items() if not v.is_floating_point()]
+    if bad:
+        raise CheckpointError(f"checkpoint '{source}': {len(bad)} tensors are not floating point: "
+                              f"{', '.join(bad[:SHOW])}")
+    return cfg
+
+
+def build_predictor(
+    state_dict: Mapping[str, torch.Tensor], source: str, device: torch.device, dtype: torch.dtype
+) -> SharpPredictor:
+    """A ready network holding the checkpoint's used tensors in ``dtype`` on ``device``."""
+    cfg = check_state_dict(state_dict, source)
+    with torch.device("meta"):
+        model = SharpPredictor(cfg)
+    tensors = {
+        k: torch.empty(v.shape, device="meta") if SharpPredictor.is_unused(k) else v.to(device=device, dtype=dtype)
+        for k, v in state_dict.items()
+    }
+    model.load_state_dict(tensors, strict=True, assign=True)
+    non_finite = [k for k, v in tensors.items() if v.device.type != "meta" and not bool(torch.isfinite(v).all())]
+    if non_finite:
+        raise CheckpointError(f"checkpoint '{source}': {len(non_finite)} tensors hold NaN or Inf values: "
+                              f"{', '.join(non_finite[:SHOW])}")
+    return model.eval().requires_grad_(False)

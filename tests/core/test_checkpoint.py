@@ -1,0 +1,119 @@
+"""Checkpoint loading: the same path for a tiny file as for the official one, and every bad file."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.helpers import tiny_config, tiny_state_dict
+
+pytestmark = pytest.mark.torch
+torch = pytest.importorskip("torch", reason="needs PyTorch, which this test environment does not have")
+
+
+@pytest.fixture(scope="module")
+def tiny_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("ckpt") / "tiny.pt"
+    torch.save(tiny_state_dict(), path)
+    return path
+
+
+def test_a_checkpoint_file_loads_with_its_own_configuration(tiny_file):
+    from sharp_addon.api import load_predictor
+
+    predictor = load_predictor(tiny_file, device="cpu", precision="fp32")
+    assert predictor.model.cfg == tiny_config()
+    assert predictor.source == str(tiny_file)
+    # unused tensors are checked but never materialised
+    heads = predictor.model.monodepth_model.monodepth_predictor.encoder.patch_encoder.head.weight
+    assert heads.device.type == "meta"
+    assert predictor.model.depth_alignment.scale_map_estimator.conv_out.weight.device.type == "meta"
+    used = predictor.model.feature_model.fusion.out_conv.weight
+    assert used.device.type == "cpu" and used.dtype == torch.float32
+
+
+def test_precision_casts_once(tiny_file):
+    from sharp_addon.api import load_predictor
+
+    predictor = load_predictor(tiny_file, device="cpu", precision="bf16")
+    dtypes = {p.dtype for p in predictor.model.parameters() if p.device.type != "meta"}
+    assert dtypes == {torch.bfloat16}
+
+
+def error_of(checkpoint):
+    from sharp_addon.api import load_predictor
+    from sharp_addon.errors import CheckpointError
+
+    with pytest.raises(CheckpointError) as info:
+        load_predictor(checkpoint, device="cpu")
+    return str(info.value)
+
+
+def test_missing_and_wrong_files(tmp_path, tiny_file):
+    assert error_of(tmp_path / "none.pt") == f"checkpoint '{tmp_path / 'none.pt'}': no such file"
+    assert "is not a file" in error_of(tmp_path)
+    text = tmp_path / "notes.pt"
+    text.write_text("these are not weights")
+    message = error_of(text)
+    assert message.startswith(f"checkpoint '{text}': not a readable PyTorch checkpoint, or truncated")
+    assert "\n" not in message
+    truncated = tmp_path / "truncated.pt"
+    truncated.write_bytes(tiny_file.read_bytes()[: tiny_file.stat().st_size // 2])
+    assert "not a readable PyTorch checkpoint, or truncated" in error_of(truncated)
+    listed = tmp_path / "list.pt"
+    torch.save([torch.zeros(3)], listed)
+    assert "holds list, not a state dict of tensors" in error_of(listed)
+
+
+def test_key_and_shape_problems_are_summarised():
+    sd = tiny_state_dict()
+    partial = {k: v for k, v in sd.items() if not k.startswith("monodepth_model.monodepth_predictor.encoder.image_")}
+    message = error_of(partial)
+    assert f"({len(sd)} tensors expected)" in message
+    assert f"{len(sd) - len(partial)} missing: monodepth_model.monodepth_predictor.encoder.image_encoder" in message
+    assert f"({len(sd) - len(partial) - 5} more)" in message
+    sd2 = dict(sd)
+    sd2["extra.weight"] = torch.zeros(3)
+    sd2["feature_model.fusion.out_conv.bias"] = torch.zeros(7)
+    del sd2["prediction_head.texture_prediction_head.bias"]
+    message = error_of(sd2)
+    assert "1 missing: prediction_head.texture_prediction_head.bias" in message
+    assert "1 unexpected: extra.weight" in message
+    assert "1 wrong shape: feature_model.fusion.out_conv.bias [7] (expected [16])" in message
+    assert "not a SHARP checkpoint" in error_of({"conv.weight": torch.zeros(2, 2)})
+
+
+def test_non_finite_weights_are_rejected():
+    sd = tiny_state_dict()
+    sd["feature_model.fusion.out_conv.weight"][0, 0, 0, 0] = float("nan")
+    assert "1 tensors hold NaN or Inf values: feature_model.fusion.out_conv.weight" in error_of(sd)
+
+
+def test_devices_and_precisions_resolve_or_explain():
+    from sharp_addon.api import resolve_device, resolve_precision
+    from sharp_addon.errors import SharpError
+
+    assert resolve_device("auto").type in ("cuda", "mps", "cpu")
+    assert resolve_precision("auto", torch.device("cpu")) == torch.float32
+    assert resolve_precision("fp16", torch.device("cpu")) == torch.float16
+    if not torch.cuda.is_available():
+        with pytest.raises(SharpError, match="PyTorch sees no CUDA GPU"):
+            resolve_device("cuda")
+    with pytest.raises(SharpError, match="device must be one of"):
+        resolve_device("tpu")
+    with pytest.raises(SharpError, match="precision must be one of"):
+        resolve_precision("int8", torch.device("cpu"))
+
+
+def test_out_of_memory_becomes_advice():
+    from sharp_addon.api import _translate_oom
+    from sharp_addon.errors import OutOfMemory
+
+    with pytest.raises(OutOfMemory, match=r"ran out of memory running SHARP\. Try precision 'fp16'"):
+        with _translate_oom(torch.device("cpu")):
+            raise RuntimeError("DefaultCPUAllocator: not enough memory: you tried to allocate 9 GB")
+    with pytest.raises(OutOfMemory):
+        with _translate_oom(torch.device("cpu")):
+            raise MemoryError()
+    with pytest.raises(ValueError, match="unrelated"):
+        with _translate_oom(torch.device("cpu")):
+            raise ValueError("unrelated")
