@@ -139,7 +139,7 @@ class Predictor:
             x = torch.tensor(photo.pixels, device=self.device).permute(2, 0, 1)[None].float() / 255.0
             x = torch.nn.functional.interpolate(x, size=(size, size), mode="bilinear", align_corners=True)
             monitor.keep("image_1536", x[0])
-            composed = self.model(x, photo.focal_px / w, monitor)
+            composed = self.model(x, photo.focal_px / w, monitor, patch_chunk(self.model, self.device, self.dtype))
             del x
             arrays = {k: getattr(composed, k).float().cpu().numpy() for k in
                       ("means", "scales", "quats", "colors", "opacities")}
@@ -151,6 +151,33 @@ class Predictor:
         gaussians = unproject(**arrays, focal_px=photo.focal_px, size_wh=(w, h))
         on_step("done", 1.0)
         return gaussians
+
+
+CPU_PATCH_BUDGET = 512 * 2**20  # bytes of ViT activations per chunk on the CPU (speed barely changes)
+
+
+def free_memory(device: torch.device) -> int:
+    """Bytes the device can still give (CUDA: free device memory; else available system RAM)."""
+    torch = _torch()
+    if device.type == "cuda":
+        return int(torch.cuda.mem_get_info(device)[0])
+    try:
+        with open("/proc/meminfo") as fh:
+            info = {line.split(":")[0]: int(line.split()[1]) * 1024 for line in fh}
+        return info.get("MemAvailable", info["MemFree"])
+    except (OSError, KeyError, ValueError, IndexError):
+        return 8 * 2**30  # no /proc (macOS, Windows): assume a modest machine
+
+
+def patch_chunk(model: SharpPredictor, device: torch.device, dtype: torch.dtype) -> int:
+    """How many ViT patches to run at once: a quarter of the free memory (at most 512 MB on the CPU)."""
+    vit = model.cfg.vit
+    itemsize = 4 if dtype == _torch().float32 else 2
+    per_patch = 1.5 * (vit.grid**2 + 1) * (4 * vit.embed_dim + 2 * vit.mlp_dim) * itemsize
+    budget = free_memory(device) / 4
+    if device.type == "cpu":
+        budget = min(budget, CPU_PATCH_BUDGET)
+    return max(1, min(35, int(budget // per_patch)))
 
 
 @contextmanager

@@ -33,9 +33,9 @@ class MonodepthDensePredictionTransformer(nn.Module):
         )
 
     def forward(
-        self, x: torch.Tensor, monitor: Monitor = NULL_MONITOR
+        self, x: torch.Tensor, monitor: Monitor = NULL_MONITOR, patch_chunk: int = 35
     ) -> tuple[torch.Tensor, list[torch.Tensor]]:  # [1, 3, S, S] in [-1, 1] -> disparity [1, L, S, S], encoder maps
-        features = self.encoder(x, monitor)
+        features = self.encoder(x, monitor, patch_chunk)
         for i, f in enumerate(features):
             monitor.keep(f"enc{i}", f[0])
         decoded = self.decoder(features)

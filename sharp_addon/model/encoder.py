@@ -68,6 +68,7 @@ class SlidingPyramidNetwork(nn.Module):
     def forward(
         self, x: torch.Tensor, monitor: Monitor = NULL_MONITOR, chunk: int = 35
     ) -> list[torch.Tensor]:  # [1, 3, 4S, 4S] in [-1, 1] -> 5 maps, finest first
+        """``chunk`` patches go through the patch ViT at a time (memory against speed)."""
         s = self.cfg.vit.image_size
         x1 = F.interpolate(x, scale_factor=0.5, mode="bilinear", align_corners=False)
         x2 = F.interpolate(x, scale_factor=0.25, mode="bilinear", align_corners=False)
@@ -78,14 +79,18 @@ class SlidingPyramidNetwork(nn.Module):
 
         finals, taps0, taps1 = [], [], []
         taps = self.cfg.vit.taps
+        total, depth = len(patches) + 1, self.cfg.vit.depth  # + 1: the image ViT
         for start in range(0, len(patches), chunk):
             batch = patches[start : start + chunk]
-            final, tapped = self.patch_encoder(batch, taps=taps)
+
+            def after_block(i: int, start: int = start, n: int = len(batch)) -> None:
+                monitor.step("encoder", (start + n * (i + 1) / depth) / total)
+
+            final, tapped = self.patch_encoder(batch, taps=taps, after_block=after_block)
             finals.append(final)
             keep = max(0, min(len(batch), hi_res - start))  # intermediates of the full-resolution patches only
             taps0.append(tapped[0][:keep])
             taps1.append(tapped[1][:keep])
-            monitor.step("encoder", min(1.0, (start + len(batch)) / (len(patches) + 1)))
         final = torch.cat(finals)
         del finals, patches
         g = self.cfg.vit.grid
@@ -94,8 +99,9 @@ class SlidingPyramidNetwork(nn.Module):
         x0_map = merge_patches(final[:hi_res], count0, g // 8)
         x1_map = merge_patches(final[hi_res : hi_res + count1**2], count1, g // 4)
         x2_map = final[-1:]
-        lowres, _ = self.image_encoder(x2)
-        monitor.step("encoder", 1.0)
+        lowres, _ = self.image_encoder(
+            x2, after_block=lambda i: monitor.step("encoder", (total - 1 + (i + 1) / depth) / total)
+        )
         for name, value in (("vit_latent0", latent0), ("vit_latent1", latent1), ("vit_x0", x0_map),
                             ("vit_x1", x1_map), ("vit_x2", x2_map), ("vit_lowres", lowres)):
             monitor.keep(name, value[0])

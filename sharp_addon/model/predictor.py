@@ -46,12 +46,15 @@ class SharpPredictor(nn.Module):
         return UNUSED_KEY.search(key) is not None
 
     def forward(
-        self, image01: torch.Tensor, disparity_factor: float, monitor: Monitor = NULL_MONITOR
+        self, image01: torch.Tensor, disparity_factor: float, monitor: Monitor = NULL_MONITOR, patch_chunk: int = 35
     ) -> ComposedGaussians:  # image [1, 3, S, S] in [0, 1], S = cfg.internal_size
-        """Gaussians in normalised space (times the global scale) for one image; batch size 1."""
+        """Gaussians in normalised space (times the global scale) for one image; batch size 1.
+
+        ``patch_chunk``: how many of the 35 encoder patches run through the ViT at once.
+        """
         dtype = next(self.feature_model.parameters()).dtype
         image = image01.to(dtype)
-        disparity, features = self.monodepth_model.monodepth_predictor(image * 2 - 1, monitor)
+        disparity, features = self.monodepth_model.monodepth_predictor(image * 2 - 1, monitor, patch_chunk)
         monitor.keep("mono_disparity", disparity[0])
         depth = metric_depth(disparity, disparity_factor)
         del disparity

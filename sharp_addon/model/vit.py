@@ -7,6 +7,8 @@ position embeddings for exactly ``image_size`` inputs (SPEC section 4). Attentio
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -86,9 +88,12 @@ class VisionTransformer(nn.Module):
         self.head = nn.Linear(cfg.embed_dim, cfg.num_classes)  # in the checkpoint, never run
 
     def forward(
-        self, x: torch.Tensor, taps: tuple[int, ...] = ()
+        self, x: torch.Tensor, taps: tuple[int, ...] = (), after_block: Callable[[int], None] | None = None
     ) -> tuple[torch.Tensor, list[torch.Tensor]]:  # [B, 3, S, S] -> [B, D, G, G], taps x [B, D, G, G]
-        """Final normed token map, and the raw residual stream after each block in ``taps``."""
+        """Final normed token map, and the raw residual stream after each block in ``taps``.
+
+        ``after_block(i)`` runs after block i (progress and cancellation between blocks).
+        """
         x = self.patch_embed(x)
         x = torch.cat([self.cls_token.expand(len(x), -1, -1), x], dim=1) + self.pos_embed
         tapped = []
@@ -96,6 +101,8 @@ class VisionTransformer(nn.Module):
             x = block(x)
             if i in taps:
                 tapped.append(self.to_map(x))
+            if after_block is not None:
+                after_block(i)
         return self.to_map(self.norm(x)), tapped
 
     def to_map(self, tokens: torch.Tensor) -> torch.Tensor:  # [B, 1 + G*G, D] -> [B, D, G, G]

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from sharp_addon import ply
 from sharp_addon.cli import main
@@ -64,3 +65,61 @@ def test_python_dash_m_entry_point(tmp_path):
 def test_check_names_a_missing_checkpoint(tmp_path, capsys):
     assert main(["check", "--checkpoint", str(tmp_path / "sharp.pt")]) == 1
     assert f"Checkpoint not found: {tmp_path / 'sharp.pt'}" in capsys.readouterr().out
+
+
+@pytest.fixture(scope="module")
+def tiny_checkpoint(tmp_path_factory):
+    torch = pytest.importorskip("torch", reason="needs PyTorch, which this test environment does not have")
+    from tests.helpers import tiny_state_dict
+
+    path = tmp_path_factory.mktemp("ckpt") / "tiny.pt"
+    torch.save(tiny_state_dict(), path)
+    return path
+
+
+@pytest.mark.torch
+def test_predict_writes_one_sharp_ply_per_photo(tiny_checkpoint, tmp_path, capsys):
+    from PIL import Image
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    Image.new("RGB", (80, 60), (120, 60, 30)).save(photos / "a.png")
+    Image.new("RGB", (40, 50), (10, 200, 30)).save(photos / "b.jpg")
+    (photos / "notes.txt").write_text("not an image")
+    out = tmp_path / "out"
+    assert main(["predict", "-i", str(photos), "-o", str(out), "-c", str(tiny_checkpoint), "--device", "cpu"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["a.ply", "b.ply"]
+    a = ply.read_ply(out / "a.ply")
+    assert len(a) == 2 * 256 * 256 and a.image_size == (80, 60)
+    assert a.focal_px == pytest.approx(30 * 100 / np.hypot(36, 24), rel=1e-6)
+    assert b"element intrinsic 9" in (out / "a.ply").read_bytes()[:1000]
+    stdout = capsys.readouterr().out
+    assert "loaded" in stdout and "[2/2] b.jpg" in stdout
+
+
+@pytest.mark.torch
+def test_predict_goes_on_past_a_bad_photo_and_says_so(tiny_checkpoint, tmp_path, capsys):
+    from PIL import Image
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    Image.new("RGB", (32, 32)).save(photos / "good.png")
+    (photos / "broken.jpg").write_bytes(b"\xff\xd8\xff garbage")
+    out = tmp_path / "out"
+    code = main(["predict", "-i", str(photos), "-o", str(out), "-c", str(tiny_checkpoint), "--focal-35mm", "50"])
+    assert code == 1
+    assert [p.name for p in out.iterdir()] == ["good.ply"]
+    err = capsys.readouterr().err
+    assert "broken.jpg': cannot be read as an image" in err and "1 of 2 images failed" in err
+
+
+def test_predict_without_checkpoint_or_input_explains(tmp_path, capsys, monkeypatch):
+    from PIL import Image
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "no-torch-home"))
+    monkeypatch.delenv("SHARP_CHECKPOINT", raising=False)
+    Image.new("RGB", (32, 32)).save(tmp_path / "a.png")
+    assert main(["predict", "-i", str(tmp_path / "a.png"), "-o", str(tmp_path / "out")]) == 1
+    assert "No checkpoint set: download sharp_2572gikvuh.pt" in capsys.readouterr().err
+    assert main(["predict", "-i", str(tmp_path / "missing"), "-o", str(tmp_path / "out")]) == 1
+    assert "no such file or folder" in capsys.readouterr().err
