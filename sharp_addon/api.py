@@ -139,7 +139,8 @@ class Predictor:
             x = torch.tensor(photo.pixels, device=self.device).permute(2, 0, 1)[None].float() / 255.0
             x = torch.nn.functional.interpolate(x, size=(size, size), mode="bilinear", align_corners=True)
             monitor.keep("image_1536", x[0])
-            composed = self.model(x, photo.focal_px / w, monitor, patch_chunk(self.model, self.device, self.dtype))
+            composed = self.model(x, photo.focal_px / w, monitor, patch_chunk(self.model, self.device, self.dtype),
+                                  strip_budget(self.device))
             del x
             arrays = {k: getattr(composed, k).float().cpu().numpy() for k in
                       ("means", "scales", "quats", "colors", "opacities")}
@@ -154,6 +155,7 @@ class Predictor:
 
 
 CPU_PATCH_BUDGET = 512 * 2**20  # bytes of ViT activations per chunk on the CPU (speed barely changes)
+CPU_STRIP_BUDGET = 768 * 2**20  # bytes per row strip of the full-resolution decoder levels on the CPU
 
 
 def free_memory(device: torch.device) -> int:
@@ -178,6 +180,11 @@ def patch_chunk(model: SharpPredictor, device: torch.device, dtype: torch.dtype)
     if device.type == "cpu":
         budget = min(budget, CPU_PATCH_BUDGET)
     return max(1, min(35, int(budget // per_patch)))
+
+
+def strip_budget(device: torch.device) -> float:
+    """Memory for one row strip of the finest levels: bounded on the CPU, a quarter of what is free elsewhere."""
+    return CPU_STRIP_BUDGET if device.type == "cpu" else free_memory(device) / 4
 
 
 @contextmanager

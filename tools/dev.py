@@ -212,18 +212,14 @@ def locate_checkpoint(explicit: str | None) -> Path:
 def cmd_demo(args: argparse.Namespace) -> int:
     python = setup([MAIN_ENV])[MAIN_ENV]
     log(f"environment ready: {python}")
-    if not (ROOT / "sharp_addon" / "api.py").is_file():
-        from sharp_addon import dependencies as deps
-
-        status = deps.checkpoint_status(deps.find_checkpoint(args.checkpoint))
-        log(f"checkpoint: {status.message}")
-        log("not there yet: the SHARP inference engine (sharp_addon/api.py) is not part of this build, so no photo "
-            "can be converted yet. Available now: python -m sharp_addon info|convert|check on splat PLY files.")
-        return 0
     checkpoint = locate_checkpoint(args.checkpoint)
+    log(f"converting {args.image} headlessly in Blender (CPU inference takes a few minutes) ...")
     cmd = [python, ROOT / "tools" / "demo_blender.py", "--checkpoint", checkpoint, "--image", args.image,
            "--output", args.output]
-    return run(cmd, cwd=ROOT)
+    code = run(cmd, cwd=ROOT)
+    if code == 0:
+        log(f"done: the splats are in {args.output}")
+    return code
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -7,17 +7,22 @@ doubling the resolution with a 2x2 transposed conv (all but the finest) and mixi
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 from torch import nn
 
 
 class ResidualConvUnit(nn.Module):
-    """x + conv3x3(relu(conv3x3(relu(x)))), convs with bias; indices match the checkpoint."""
+    """x + conv3x3(relu(conv3x3(relu(x)))), convs with bias; indices match the checkpoint.
+
+    The first ReLU must leave x intact (it is added back); the second works in place.
+    """
 
     def __init__(self, dim: int) -> None:
         super().__init__()
         self.residual = nn.Sequential(
-            nn.ReLU(), nn.Conv2d(dim, dim, 3, padding=1), nn.ReLU(), nn.Conv2d(dim, dim, 3, padding=1)
+            nn.ReLU(), nn.Conv2d(dim, dim, 3, padding=1), nn.ReLU(inplace=True), nn.Conv2d(dim, dim, 3, padding=1)
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -33,9 +38,16 @@ class FeatureFusionBlock2d(nn.Module):
         self.out_conv = nn.Conv2d(dim, dim, 1)
 
     def forward(self, x: torch.Tensor, skip: torch.Tensor | None = None) -> torch.Tensor:
+        return self.finish(self.refine(x, skip))
+
+    def refine(self, x: torch.Tensor, skip: torch.Tensor | None = None) -> torch.Tensor:
+        """The 3x3 part at the input resolution: add the refined skip, refine the sum."""
         if skip is not None:
             x = x + self.resnet1(skip)
-        x = self.resnet2(x)
+        return self.resnet2(x)
+
+    def finish(self, x: torch.Tensor) -> torch.Tensor:
+        """The pixel-local part: 2x2 upsampling (if any) and the 1x1 mix; can run on any crop."""
         if self.deconv is not None:
             x = self.deconv(x)
         return self.out_conv(x)
@@ -51,7 +63,24 @@ class MultiresConvDecoder(nn.Module):
         self.fusions = nn.ModuleList(FeatureFusionBlock2d(dim, upsample=i > 0) for i in range(len(dims_encoder)))
 
     def forward(self, features: list[torch.Tensor]) -> torch.Tensor:
+        return self.fine(self.coarse(features[1:]), features[0])
+
+    def coarse(self, features: list[torch.Tensor]) -> torch.Tensor:  # maps of levels 1.. -> [1, C, H1, W1]
+        """Every level but the finest, stopping before level 1's upsampling: what follows is local.
+
+        The finest level (``fine``) can then run on row strips of this map and of the finest encoder
+        map, which keeps the largest tensors (finest resolution, full width) out of memory.
+        """
         x = self.fusions[-1](self.convs[-1](features[-1]))
-        for i in range(len(features) - 2, -1, -1):
-            x = self.fusions[i](x, self.convs[i](features[i]))
+        for i in range(len(features) - 1, 0, -1):  # fusion blocks len .. 1 (level i + 1 -> block i)
+            x = self.fusion(i).refine(x, self.convs[i](features[i - 1]))
+            if i > 1:
+                x = self.fusion(i).finish(x)
         return x
+
+    def fine(self, coarse: torch.Tensor, finest: torch.Tensor) -> torch.Tensor:
+        """The finest level from (crops of) ``coarse()`` and the finest encoder map; 4 rows of halo needed."""
+        return self.fusions[0](self.fusion(1).finish(coarse), self.convs[0](finest))
+
+    def fusion(self, i: int) -> FeatureFusionBlock2d:
+        return cast(FeatureFusionBlock2d, self.fusions[i])

@@ -12,15 +12,19 @@ from torch import nn
 
 from .config import SharpConfig
 from .decoder import MultiresConvDecoder
-from .encoder import SlidingPyramidNetwork
+from .encoder import EncoderMaps, SlidingPyramidNetwork
 from .monitor import NULL_MONITOR, Monitor
+from .strips import strip_rows, strips
 from .unused import UnusedWeights, alignment_unet_shapes
+
+HALO = 8  # rows: the finest decoder level reaches 4, the head 2 more; a multiple of 8 for the encoder
 
 
 class MonodepthDensePredictionTransformer(nn.Module):
     def __init__(self, cfg: SharpConfig) -> None:
         super().__init__()
         dim = cfg.depth_decoder_dim
+        self.dim, self.layers = dim, cfg.depth_layers
         self.encoder = SlidingPyramidNetwork(cfg)
         self.decoder = MultiresConvDecoder(cfg.encoder_dims, dim)
         self.head = nn.Sequential(
@@ -33,17 +37,32 @@ class MonodepthDensePredictionTransformer(nn.Module):
         )
 
     def forward(
-        self, x: torch.Tensor, monitor: Monitor = NULL_MONITOR, patch_chunk: int = 35
-    ) -> tuple[torch.Tensor, list[torch.Tensor]]:  # [1, 3, S, S] in [-1, 1] -> disparity [1, L, S, S], encoder maps
-        features = self.encoder(x, monitor, patch_chunk)
-        for i, f in enumerate(features):
+        self, x: torch.Tensor, monitor: Monitor = NULL_MONITOR, patch_chunk: int = 35, strip_bytes: float = 2**62
+    ) -> tuple[torch.Tensor, EncoderMaps]:  # [1, 3, S, S] in [-1, 1] -> disparity [1, L, S, S], encoder maps
+        """Disparity, with the finest decoder level and the head run on row strips of ``strip_bytes``."""
+        maps = self.encoder(x, monitor, patch_chunk)
+        if monitor.wants("enc0"):
+            monitor.keep("enc0", maps.finest()[0])
+        for i, f in enumerate(maps.coarse, start=1):
             monitor.keep(f"enc{i}", f[0])
-        decoded = self.decoder(features)
-        monitor.keep("mono_decoder_features", decoded[0])
-        monitor.step("depth", 0.5)
-        disparity = self.head(decoded)
-        monitor.step("depth", 1.0)
-        return disparity, features
+        coarse = self.decoder.coarse(maps.coarse)
+        g = maps.latent0.shape[-1] * 8
+        dim = self.dim
+        row_bytes = 9 * dim * g * x.element_size()  # about five decoder maps and the head's 2x-wide pair
+        channels_last = torch.channels_last
+        disparity = x.new_empty((1, self.layers, 2 * g, 2 * g)).contiguous(memory_format=channels_last)
+        decoded_all = None
+        if monitor.wants("mono_decoder_features"):
+            decoded_all = x.new_empty((1, dim, g, g)).contiguous(memory_format=channels_last)
+        for strip in strips(g, strip_rows(row_bytes, strip_bytes, g, HALO), HALO):
+            decoded = self.decoder.fine(coarse[..., strip.window(2), :], maps.finest(strip.window()))
+            if decoded_all is not None:
+                decoded_all[..., strip.rows(), :] = decoded[..., strip.crop(), :]
+            disparity[..., strip.rows(2), :] = self.head(decoded)[..., strip.crop(2), :]
+            monitor.step("depth", strip.bottom / g)
+        if decoded_all is not None:
+            monitor.keep("mono_decoder_features", decoded_all[0])
+        return disparity, maps
 
 
 class MonodepthModel(nn.Module):

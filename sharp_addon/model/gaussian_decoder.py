@@ -7,13 +7,18 @@ block, then separate texture and geometry heads of GroupNorm residual blocks.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from typing import cast
 
 import torch
 from torch import nn
 
 from .config import SharpConfig
 from .decoder import FeatureFusionBlock2d, MultiresConvDecoder
+from .encoder import EncoderMaps
+from .monitor import NULL_MONITOR, Monitor
+from .strips import strip_rows, strips
+
+HALO = 8  # rows: the finest decoder level reaches 4, the fusion with the skip conv 4 more
 
 
 class ResidualBlock(nn.Module):
@@ -40,6 +45,72 @@ def feature_head(dim: int, dim_out: int, groups: int) -> nn.Sequential:
     )
 
 
+class Moments:
+    """Per-channel sums of a map produced strip by strip, for its GroupNorm statistics."""
+
+    def __init__(self) -> None:
+        self.sum: torch.Tensor | float = 0.0
+        self.sum_sq: torch.Tensor | float = 0.0
+        self.count = 0
+
+    def add(self, x: torch.Tensor) -> None:  # a strip [1, C, h, W]
+        self.sum = self.sum + x.sum(dim=(0, 2, 3), dtype=torch.float64)
+        self.sum_sq = self.sum_sq + torch.linalg.vector_norm(x, 2, dim=(0, 2, 3), dtype=torch.float64) ** 2
+        self.count += x.shape[2] * x.shape[3]
+
+    def group_norm_affine(self, norm: nn.GroupNorm) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-channel (scale, shift) so that x * scale + shift is ``norm`` over the whole map."""
+        assert isinstance(self.sum, torch.Tensor) and isinstance(self.sum_sq, torch.Tensor)
+        groups = norm.num_groups
+        n = self.count * (self.sum.numel() // groups)
+        mean = self.sum.view(groups, -1).sum(dim=1) / n
+        var = (self.sum_sq.view(groups, -1).sum(dim=1) / n - mean**2).clamp(min=0)
+        per_channel = self.sum.numel() // groups
+        rstd = torch.rsqrt(var + norm.eps).repeat_interleave(per_channel)
+        scale = norm.weight.double() * rstd
+        shift = norm.bias.double() - mean.repeat_interleave(per_channel) * scale
+        dtype = norm.weight.dtype
+        return scale.to(dtype)[None, :, None, None], shift.to(dtype)[None, :, None, None]
+
+
+def run_residual_block(
+    block: ResidualBlock, x: torch.Tensor, x_moments: Moments, rows: int, out: torch.Tensor
+) -> tuple[torch.Tensor, Moments]:
+    """``block(x)`` written into ``out`` (which may be ``x``) in row strips, and the result's moments.
+
+    GroupNorm needs statistics of whole maps, so each half of the block is one pass over strips
+    that also gathers the moments of what it writes.
+    """
+    norm1, _, conv1, norm2, _, conv2 = cast(tuple[nn.GroupNorm, nn.ReLU, nn.Conv2d, nn.GroupNorm, nn.ReLU, nn.Conv2d],
+                                            tuple(block.residual))
+    scale, shift = x_moments.group_norm_affine(norm1)
+    hidden = x.new_empty((1, conv1.out_channels, *x.shape[2:])).contiguous(memory_format=torch.channels_last)
+    hidden_moments = Moments()
+    for strip in strips(x.shape[2], rows, 1, align=1):
+        y = conv1(torch.addcmul(shift, x[..., strip.window(), :], scale).relu_())[..., strip.crop(), :]
+        hidden[..., strip.rows(), :] = y
+        hidden_moments.add(y)
+    scale, shift = hidden_moments.group_norm_affine(norm2)
+    out_moments = Moments()
+    for strip in strips(x.shape[2], rows, 1, align=1):  # reads hidden only, so out may alias x
+        y = conv2(torch.addcmul(shift, hidden[..., strip.window(), :], scale).relu_())[..., strip.crop(), :]
+        y += x[..., strip.rows(), :]
+        out[..., strip.rows(), :] = y
+        out_moments.add(y)
+    return out, out_moments
+
+
+def run_head(head: nn.Sequential, x: torch.Tensor, x_moments: Moments, rows: int) -> torch.Tensor:
+    """``head(x)`` for a texture or geometry head without ever holding its full-size temporaries."""
+    first, second, _, conv, _ = cast(tuple[ResidualBlock, ResidualBlock, nn.ReLU, nn.Conv2d, nn.ReLU], tuple(head))
+    y, y_moments = run_residual_block(first, x, x_moments, rows, torch.empty_like(x))  # x serves both heads
+    y, _ = run_residual_block(second, y, y_moments, rows, y)
+    out = x.new_empty((1, conv.out_channels, *x.shape[2:])).contiguous(memory_format=torch.channels_last)
+    for strip in strips(x.shape[2], rows, 0, align=1):
+        out[..., strip.rows(), :] = conv(y[..., strip.rows(), :].relu()).relu_()
+    return out
+
+
 class SkipConv(nn.Module):
     """``image_encoder``: the 5-channel feature input down to the Gaussian grid (kernel 2, stride 2)."""
 
@@ -62,17 +133,40 @@ class GaussianDensePredictionTransformer(nn.Module):
         self.geometry_head = feature_head(dim, cfg.head_dim, cfg.norm_groups)
 
     def forward(
-        self, feature_input: torch.Tensor, encoder_maps: list[torch.Tensor],
-        keep: Callable[[str, torch.Tensor], None] | None = None,
+        self, feature_input: torch.Tensor, maps: EncoderMaps, monitor: Monitor = NULL_MONITOR,
+        strip_bytes: float = 2**62,
     ) -> tuple[torch.Tensor, torch.Tensor]:  # [1, 5, S, S], maps -> texture, geometry [1, 32, S/2, S/2]
-        decoded = self.decoder(encoder_maps)
-        skip = self.image_encoder(feature_input)
-        if keep is not None:
-            keep("gdec_decoder_features", decoded[0])
-            keep("gdec_skip_features", skip[0])
-        fused = self.fusion(decoded, skip)
-        del decoded, skip
-        return self.texture_head(fused), self.geometry_head(fused)
+        """Texture and geometry features; the finest level runs on row strips of ``strip_bytes``.
+
+        Consumes ``maps.coarse`` (emptied once the coarse levels have run).
+        """
+        coarse = self.decoder.coarse(maps.coarse)
+        g = maps.latent0.shape[-1] * 8
+        dim = self.fusion.out_conv.out_channels
+        row_bytes = 7 * dim * g * feature_input.element_size()
+        def full_map() -> torch.Tensor:
+            return feature_input.new_empty((1, dim, g, g)).contiguous(memory_format=torch.channels_last)
+
+        fused, fused_moments = full_map(), Moments()
+        captured = {name: full_map() for name in ("gdec_decoder_features", "gdec_skip_features") if monitor.wants(name)}
+        for strip in strips(g, strip_rows(row_bytes, strip_bytes, g, HALO), HALO):
+            decoded = self.decoder.fine(coarse[..., strip.window(2), :], maps.finest(strip.window()))
+            skip = self.image_encoder(feature_input[..., strip.window(scale=2), :])
+            for name, value in (("gdec_decoder_features", decoded), ("gdec_skip_features", skip)):
+                if name in captured:
+                    captured[name][..., strip.rows(), :] = value[..., strip.crop(), :]
+            done = self.fusion(decoded, skip)[..., strip.crop(), :]
+            fused[..., strip.rows(), :] = done
+            fused_moments.add(done)
+            monitor.step("gaussians", 0.5 * strip.bottom / g)
+        del coarse
+        maps.coarse = []  # consumed: nothing below needs them, and they are 0.3 GB at full size
+        for name, value in captured.items():
+            monitor.keep(name, value[0])
+        rows = strip_rows(row_bytes, strip_bytes / 2, g, 1)
+        texture = run_head(self.texture_head, fused, fused_moments, rows)
+        monitor.step("gaussians", 0.75)
+        return texture, run_head(self.geometry_head, fused, fused_moments, rows)
 
 
 class DirectPredictionHead(nn.Module):
@@ -86,6 +180,6 @@ class DirectPredictionHead(nn.Module):
 
     def forward(self, texture: torch.Tensor, geometry: torch.Tensor) -> torch.Tensor:  # -> [14, L, G, G]
         g = geometry.shape[-1]
-        geo = self.geometry_prediction_head(geometry).view(3, self.layers, g, g)
-        tex = self.texture_prediction_head(texture).view(11, self.layers, g, g)
+        geo = self.geometry_prediction_head(geometry).reshape(3, self.layers, g, g)
+        tex = self.texture_prediction_head(texture).reshape(11, self.layers, g, g)
         return torch.cat([geo, tex])

@@ -24,8 +24,13 @@ class Monitor:
         if self.on_step is not None:
             self.on_step(stage, fraction)
 
+    def wants(self, name: str) -> bool:
+        """Is ``name`` to be captured? (Lets callers skip assembling large intermediates.)"""
+        return self.capture is not None and (not self.names or name in self.names)
+
     def keep(self, name: str, value: torch.Tensor) -> None:
-        if self.capture is not None and (not self.names or name in self.names):
+        if self.wants(name):
+            assert self.capture is not None
             self.capture[name] = value.detach().float().cpu()
 
 

@@ -46,15 +46,19 @@ class SharpPredictor(nn.Module):
         return UNUSED_KEY.search(key) is not None
 
     def forward(
-        self, image01: torch.Tensor, disparity_factor: float, monitor: Monitor = NULL_MONITOR, patch_chunk: int = 35
+        self, image01: torch.Tensor, disparity_factor: float, monitor: Monitor = NULL_MONITOR,
+        patch_chunk: int = 35, strip_bytes: float = 2**62,
     ) -> ComposedGaussians:  # image [1, 3, S, S] in [0, 1], S = cfg.internal_size
         """Gaussians in normalised space (times the global scale) for one image; batch size 1.
 
-        ``patch_chunk``: how many of the 35 encoder patches run through the ViT at once.
+        ``patch_chunk``: how many of the 35 encoder patches run through the ViT at once;
+        ``strip_bytes``: about how much memory a row strip of the full-resolution levels may use.
         """
         dtype = next(self.feature_model.parameters()).dtype
         image = image01.to(dtype)
-        disparity, features = self.monodepth_model.monodepth_predictor(image * 2 - 1, monitor, patch_chunk)
+        disparity, features = self.monodepth_model.monodepth_predictor(
+            image * 2 - 1, monitor, patch_chunk, strip_bytes
+        )
         monitor.keep("mono_disparity", disparity[0])
         depth = metric_depth(disparity, disparity_factor)
         del disparity
@@ -66,7 +70,9 @@ class SharpPredictor(nn.Module):
         monitor.keep("base_disparity", base.disparity[None])
         monitor.keep("base_scales", base.scales[None])
         monitor.keep("base_colors", base.colors[:, None].expand(-1, self.cfg.depth_layers, -1, -1))
-        texture, geometry = self.feature_model(base.feature_input.to(dtype), features, keep=monitor.keep)
+        feature_input = base.feature_input.to(dtype).contiguous(memory_format=torch.channels_last)
+        texture, geometry = self.feature_model(feature_input, features, monitor, strip_bytes)
+        del feature_input
         del features
         monitor.keep("gdec_texture_features", texture[0])
         monitor.keep("gdec_geometry_features", geometry[0])

@@ -94,3 +94,30 @@ def test_bf16_on_cpu_stays_close_to_fp32():
     rel = np.linalg.norm(low.means - ref.means, axis=1) / np.linalg.norm(ref.means, axis=1)
     assert float(np.median(rel)) < 0.05
     assert float(np.abs(low.colors - ref.colors).mean()) < 0.02
+
+
+def test_row_strips_give_the_same_result_as_whole_maps():
+    from sharp_addon.api import load_predictor
+
+    model = load_predictor(tiny_state_dict(), device="cpu").model
+    size = model.cfg.internal_size
+    image = torch.rand(1, 3, size, size, generator=torch.Generator().manual_seed(0))
+    with torch.inference_mode():
+        whole = model(image, 0.8, strip_bytes=2**62)
+        banded = model(image, 0.8, strip_bytes=1)  # the smallest strips: 8 rows plus halos
+        fewer = model(image, 0.8, patch_chunk=4)
+    for name in ("means", "scales", "quats", "colors", "opacities"):
+        torch.testing.assert_close(getattr(banded, name), getattr(whole, name), rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(getattr(fewer, name), getattr(whole, name), rtol=1e-5, atol=1e-6)
+
+
+def test_strips_cover_every_row_once_with_their_halos():
+    from sharp_addon.model.strips import strip_rows, strips
+
+    bands = list(strips(100, 24, 8))
+    assert [(b.top, b.bottom) for b in bands] == [(0, 24), (24, 48), (48, 72), (72, 96), (96, 100)]
+    assert [(b.start, b.stop) for b in bands] == [(0, 32), (16, 56), (40, 80), (64, 100), (88, 100)]
+    assert bands[1].crop(2) == slice(16, 64) and bands[1].rows(2) == slice(48, 96)
+    assert bands[1].window(2) == slice(8, 28) and bands[1].window(scale=2) == slice(32, 112)
+    assert strip_rows(row_bytes=10, budget_bytes=1000, height=768, halo=8) == 84
+    assert strip_rows(row_bytes=10, budget_bytes=10, height=768, halo=8) == 8
