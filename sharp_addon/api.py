@@ -13,7 +13,7 @@ import os
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -31,6 +31,7 @@ Progress = Callable[[str, float], None]
 Cancel = Callable[[], bool]
 
 DEVICES = ("auto", "cuda", "mps", "cpu")
+VIT_PREFIX = "monodepth_model.monodepth_predictor.encoder."  # the two ViTs and the encoder's convs
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")
 
 
@@ -84,15 +85,23 @@ def load_predictor(
     dev = resolve_device(device)
     dtype = resolve_precision(precision, dev)
     t0 = time.perf_counter()
+    mapped_file = not isinstance(checkpoint, Mapping)
     if isinstance(checkpoint, Mapping):
-        state_dict, source = dict(checkpoint), "<state dict>"
-        state_dict = {k: torch.as_tensor(v) for k, v in state_dict.items()}
+        state_dict, source = {k: torch.as_tensor(v) for k, v in checkpoint.items()}, "<state dict>"
     else:
         state_dict, source = read_state_dict(checkpoint), str(checkpoint)
     with _translate_oom(dev):
         model = build_predictor(state_dict, source, dev, dtype)
+    # parameters that are still the memory-mapped file's tensors (float32 on the CPU): their pages
+    # can go back to the page cache whenever a stage is done with them
+    mapped = {} if not mapped_file else {
+        name: p for name, p in model.named_parameters()
+        if name in state_dict and p.device.type == "cpu" and p.data_ptr() == state_dict[name].data_ptr()
+    }
     del state_dict
-    return Predictor(model, dev, dtype, source, time.perf_counter() - t0)
+    predictor = Predictor(model, dev, dtype, source, time.perf_counter() - t0, mapped)
+    predictor.release_weights()
+    return predictor
 
 
 @dataclass
@@ -104,6 +113,13 @@ class Predictor:
     dtype: torch.dtype
     source: str
     load_seconds: float
+    mapped: Mapping[str, torch.Tensor] = field(default_factory=dict)  # weights living in the file mapping
+
+    def release_weights(self, prefix: str = "") -> None:
+        """Drop the resident pages of memory-mapped weights under ``prefix`` (see ``release_pages``)."""
+        from .model.checkpoint import release_pages
+
+        release_pages(t for name, t in self.mapped.items() if name.startswith(prefix))
 
     def predict(
         self,
@@ -126,7 +142,13 @@ class Predictor:
         photo = load_photo(image, focal_px=focal_px, focal_35mm=focal_35mm)
         w, h = photo.size_wh
 
+        last_stage = [""]
+
         def on_step(stage: str, fraction: float) -> None:
+            if stage != last_stage[0]:
+                if last_stage[0] == "encoder":  # the two ViTs (2.4 GB of the 2.6) are done for this image
+                    self.release_weights(VIT_PREFIX)
+                last_stage[0] = stage
             if cancel is not None and cancel():
                 raise Cancelled("SHARP run cancelled")
             if progress is not None:
@@ -148,6 +170,7 @@ class Predictor:
         if capture is not None:
             capture.update({"ndc_mean": arrays["means"], "ndc_scales": arrays["scales"],
                             "ndc_quaternions": arrays["quats"], "disparity_factor": np.float64(photo.focal_px / w)})
+        self.release_weights()
         on_step("unproject", 0.0)
         gaussians = unproject(**arrays, focal_px=photo.focal_px, size_wh=(w, h))
         on_step("done", 1.0)
@@ -155,7 +178,7 @@ class Predictor:
 
 
 CPU_PATCH_BUDGET = 512 * 2**20  # bytes of ViT activations per chunk on the CPU (speed barely changes)
-CPU_STRIP_BUDGET = 768 * 2**20  # bytes per row strip of the full-resolution decoder levels on the CPU
+CPU_STRIP_BUDGET = 1536 * 2**20  # bytes per row strip of the full-resolution decoder levels on the CPU
 
 
 def free_memory(device: torch.device) -> int:
@@ -184,7 +207,8 @@ def patch_chunk(model: SharpPredictor, device: torch.device, dtype: torch.dtype)
 
 def strip_budget(device: torch.device) -> float:
     """Memory for one row strip of the finest levels: bounded on the CPU, a quarter of what is free elsewhere."""
-    return CPU_STRIP_BUDGET if device.type == "cpu" else free_memory(device) / 4
+    quarter = free_memory(device) / 4
+    return min(CPU_STRIP_BUDGET, quarter) if device.type == "cpu" else quarter
 
 
 @contextmanager

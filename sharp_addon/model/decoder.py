@@ -26,7 +26,7 @@ class ResidualConvUnit(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.residual(x)
+        return self.residual(x).add_(x)
 
 
 class FeatureFusionBlock2d(nn.Module):
@@ -43,7 +43,7 @@ class FeatureFusionBlock2d(nn.Module):
     def refine(self, x: torch.Tensor, skip: torch.Tensor | None = None) -> torch.Tensor:
         """The 3x3 part at the input resolution: add the refined skip, refine the sum."""
         if skip is not None:
-            x = x + self.resnet1(skip)
+            x = self.resnet1(skip).add_(x)
         return self.resnet2(x)
 
     def finish(self, x: torch.Tensor) -> torch.Tensor:

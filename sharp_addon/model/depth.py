@@ -41,6 +41,7 @@ class MonodepthDensePredictionTransformer(nn.Module):
     ) -> tuple[torch.Tensor, EncoderMaps]:  # [1, 3, S, S] in [-1, 1] -> disparity [1, L, S, S], encoder maps
         """Disparity, with the finest decoder level and the head run on row strips of ``strip_bytes``."""
         maps = self.encoder(x, monitor, patch_chunk)
+        monitor.step("depth", 0.0)
         if monitor.wants("enc0"):
             monitor.keep("enc0", maps.finest()[0])
         for i, f in enumerate(maps.coarse, start=1):

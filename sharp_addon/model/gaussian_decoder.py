@@ -54,9 +54,14 @@ class Moments:
         self.count = 0
 
     def add(self, x: torch.Tensor) -> None:  # a strip [1, C, h, W]
-        self.sum = self.sum + x.sum(dim=(0, 2, 3), dtype=torch.float64)
-        self.sum_sq = self.sum_sq + torch.linalg.vector_norm(x, 2, dim=(0, 2, 3), dtype=torch.float64) ** 2
-        self.count += x.shape[2] * x.shape[3]
+        # one row per pixel (a view for channels-last maps); column sums as a matrix product, which
+        # runs several times faster than PyTorch's strided reductions; float32 within a strip,
+        # float64 across strips
+        pixels = x.permute(0, 2, 3, 1).reshape(-1, x.shape[1]).float()
+        ones = pixels.new_ones((1, pixels.shape[0]))
+        self.sum = self.sum + (ones @ pixels)[0].double()
+        self.sum_sq = self.sum_sq + (ones @ (pixels * pixels))[0].double()
+        self.count += pixels.shape[0]
 
     def group_norm_affine(self, norm: nn.GroupNorm) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-channel (scale, shift) so that x * scale + shift is ``norm`` over the whole map."""

@@ -106,8 +106,10 @@ def test_row_strips_give_the_same_result_as_whole_maps():
         whole = model(image, 0.8, strip_bytes=2**62)
         banded = model(image, 0.8, strip_bytes=1)  # the smallest strips: 8 rows plus halos
         fewer = model(image, 0.8, patch_chunk=4)
+    # equal up to float summation order (GroupNorm sums per strip); a halo too small would break
+    # rows at every strip border by orders of magnitude more
     for name in ("means", "scales", "quats", "colors", "opacities"):
-        torch.testing.assert_close(getattr(banded, name), getattr(whole, name), rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(getattr(banded, name), getattr(whole, name), rtol=1e-4, atol=1e-4)
         torch.testing.assert_close(getattr(fewer, name), getattr(whole, name), rtol=1e-5, atol=1e-6)
 
 
