@@ -31,9 +31,9 @@ class MonodepthDensePredictionTransformer(nn.Module):
             nn.Conv2d(dim, dim // 2, 3, padding=1),
             nn.ConvTranspose2d(dim // 2, dim // 2, 2, stride=2),
             nn.Conv2d(dim // 2, 32, 3, padding=1),
-            nn.ReLU(),
+            nn.ReLU(inplace=True),
             nn.Conv2d(32, cfg.depth_layers, 1),
-            nn.ReLU(),
+            nn.ReLU(inplace=True),
         )
 
     def forward(

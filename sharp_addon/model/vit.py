@@ -71,8 +71,9 @@ class Block(nn.Module):
         self.ls2 = LayerScale(cfg.embed_dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x + self.ls1(self.attn(self.norm1(x)))
-        return x + self.ls2(self.mlp(self.norm2(x)))
+        # x + gamma * f(x) as one fused pass (LayerScale folded into the residual add)
+        x = torch.addcmul(x, self.ls1.gamma, self.attn(self.norm1(x)))
+        return torch.addcmul(x, self.ls2.gamma, self.mlp(self.norm2(x)))
 
 
 class VisionTransformer(nn.Module):
