@@ -91,7 +91,7 @@ def load_predictor(
     else:
         state_dict, source = read_state_dict(checkpoint), str(checkpoint)
     with _translate_oom(dev):
-        model = build_predictor(state_dict, source, dev, dtype)
+        model = build_predictor(state_dict, source, dev, dtype, mapped=mapped_file)
     # parameters that are still the memory-mapped file's tensors (float32 on the CPU): their pages
     # can go back to the page cache whenever a stage is done with them
     mapped = {} if not mapped_file else {

@@ -18,6 +18,8 @@ No bpy, no torch. Conventions (also in README, "Conventions"):
 from __future__ import annotations
 
 import dataclasses
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -363,6 +365,8 @@ def lod_keys(n: int, seed: int = 0) -> np.ndarray:  # -> [n] float32 in [0, 1)
 
 # ---- unprojection (SPEC section 11) ---------------------------------------------------------------
 
+UNPROJECT_CHUNK = 1 << 18  # Gaussians per task: bounded temporaries, work for every core
+
 
 def unproject(
     means: np.ndarray,  # [N, 3] normalised camera space (x, y in [-1, 1] at unit depth) x global scale
@@ -381,16 +385,25 @@ def unproject(
     """
     w, h = size_wh
     a = np.array([w / (2 * focal_px), h / (2 * focal_px), 1.0], dtype=np.float32)
-    r = rotation_matrices(quats).astype(np.float32)  # the reference forms Sigma in float32
-    s2 = np.asarray(scales, dtype=np.float32) ** 2
-    sigma = np.einsum("nij,nj,nkj->nik", r, s2, r) * (a[:, None] * a[None, :])
-    eigenvalues, vectors = np.linalg.eigh(sigma.astype(np.float64))  # ascending
-    eigenvalues, vectors = eigenvalues[:, ::-1], vectors[:, :, ::-1]  # descending, as an SVD orders them
-    vectors[np.linalg.det(vectors) < 0, :, 2] *= -1  # a rotation, not a reflection
+
+    def decompose(part: slice) -> tuple[np.ndarray, np.ndarray]:
+        r = rotation_matrices(quats[part]).astype(np.float32)  # the reference forms Sigma in float32
+        s2 = np.asarray(scales[part], dtype=np.float32) ** 2
+        sigma = np.einsum("nij,nj,nkj->nik", r, s2, r) * (a[:, None] * a[None, :])
+        eigenvalues, vectors = np.linalg.eigh(sigma.astype(np.float64))  # ascending
+        eigenvalues, vectors = eigenvalues[:, ::-1], vectors[:, :, ::-1]  # descending, as an SVD orders them
+        vectors[np.linalg.det(vectors) < 0, :, 2] *= -1  # a rotation, not a reflection
+        return np.sqrt(np.abs(eigenvalues)), quats_from_matrices(vectors)
+
+    # numpy's batched linear algebra releases the GIL: halves of a large batch run on two threads
+    n = len(quats)
+    parts = [slice(i, min(n, i + UNPROJECT_CHUNK)) for i in range(0, n, UNPROJECT_CHUNK)] or [slice(0, 0)]
+    with ThreadPoolExecutor(max_workers=min(len(parts), os.cpu_count() or 1)) as pool:
+        results = list(pool.map(decompose, parts))
     return Gaussians(
         means=np.asarray(means, dtype=np.float32) * a,
-        scales=np.sqrt(np.abs(eigenvalues)),
-        quats=quats_from_matrices(vectors),
+        scales=np.concatenate([s for s, _ in results]),
+        quats=np.concatenate([q for _, q in results]),
         colors=colors,
         opacities=opacities,
         focal_px=focal_px,

@@ -81,20 +81,26 @@ def check_state_dict(state_dict: Mapping[str, torch.Tensor], source: str) -> Sha
 
 
 def build_predictor(
-    state_dict: Mapping[str, torch.Tensor], source: str, device: torch.device, dtype: torch.dtype
+    state_dict: Mapping[str, torch.Tensor], source: str, device: torch.device, dtype: torch.dtype,
+    mapped: bool = False,
 ) -> SharpPredictor:
     """A ready network holding the checkpoint's used tensors in ``dtype`` on ``device``.
 
     Tensors already in that device and precision are used in place, without a copy (for a
-    memory-mapped file: straight from the mapping).
+    memory-mapped file: straight from the mapping). With ``mapped``, the file pages of tensors that
+    were copied (cast, moved to a GPU) are released as soon as each copy is made.
     """
     cfg = check_state_dict(state_dict, source)
     with torch.device("meta"):
         model = SharpPredictor(cfg)
-    tensors = {
-        k: torch.empty(v.shape, device="meta") if SharpPredictor.is_unused(k) else v.to(device=device, dtype=dtype)
-        for k, v in state_dict.items()
-    }
+    tensors = {}
+    for k, v in state_dict.items():
+        if SharpPredictor.is_unused(k):
+            tensors[k] = torch.empty(v.shape, device="meta")
+            continue
+        tensors[k] = v.to(device=device, dtype=dtype)
+        if mapped and tensors[k].data_ptr() != v.data_ptr():
+            release_pages([v])
     model.load_state_dict(tensors, strict=True, assign=True)
     non_finite = [k for k, v in tensors.items() if v.device.type != "meta" and not bool(torch.isfinite(v).all())]
     if non_finite:
