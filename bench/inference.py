@@ -5,7 +5,8 @@
 
 Writes the synthetic checkpoint once (``--checkpoint`` to reuse one), then in a fresh child process
 per configuration: checkpoint loading time, the median wall time of --runs predictions of the parity
-image, and the peak resident memory (ru_maxrss) of that process. Prints a Markdown table row.
+image, its ratio to a baseline run in the same process (1 TFLOP of ViT-shaped matrix products in
+the same precision), and the peak resident memory (ru_maxrss). Prints a Markdown table row.
 """
 
 from __future__ import annotations
@@ -31,7 +32,18 @@ def child(args: argparse.Namespace) -> None:
 
     from sharp_addon.api import load_predictor
 
-    torch.set_num_threads(torch.get_num_threads())
+    # baseline in the same process: 1 TFLOP of ViT-shaped GEMMs in the run's precision, so that
+    # figures from different days or machines can be compared as ratios
+    dtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}.get(args.precision, torch.float32)
+    a, b = torch.randn(20772, 1024, dtype=dtype), torch.randn(1024, 4096, dtype=dtype)
+    gemm_times = []
+    for _ in range(3):
+        t0 = time.perf_counter()
+        for _ in range(6):  # 6 x 2 x 20772 x 1024 x 4096 = 1.05 TFLOP
+            a @ b
+        gemm_times.append(time.perf_counter() - t0)
+    gemm_s = statistics.median(gemm_times)
+    del a, b
     t0 = time.perf_counter()
     predictor = load_predictor(args.checkpoint, device=args.device, precision=args.precision)
     load_s = time.perf_counter() - t0
@@ -41,7 +53,7 @@ def child(args: argparse.Namespace) -> None:
         result = predictor.predict(IMAGE)
         times.append(time.perf_counter() - t0)
     assert result is not None
-    out = {"load_s": load_s, "times": times, "median_s": statistics.median(times),
+    out = {"load_s": load_s, "times": times, "median_s": statistics.median(times), "gemm_s": gemm_s,
            "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6,
            "n": len(result), "finite": bool(np.isfinite(result.means).all())}
     print("RESULT " + json.dumps(out))
@@ -75,7 +87,8 @@ def main() -> int:
         return 1
     r = json.loads(line[7:])
     print(f"| {args.device} {args.precision} | {r['load_s']:.1f} s | {r['median_s']:.1f} s "
-          f"({', '.join(f'{t:.1f}' for t in r['times'])}) | {r['peak_rss_gb']:.2f} GB | {r['n']} |")
+          f"({', '.join(f'{t:.1f}' for t in r['times'])}) | {r['median_s'] / r['gemm_s']:.1f}x "
+          f"({r['gemm_s']:.2f} s) | {r['peak_rss_gb']:.2f} GB |")
     return 0
 
 
