@@ -29,12 +29,15 @@ def upsampler(dim_in: int, dim_out: int, doublings: int) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
-def split_patches(x: torch.Tensor, size: int, overlap: float) -> torch.Tensor:  # [1, C, S, S] -> [n*n, C, p, p]
-    """Square patches of ``size`` at stride size*(1-overlap), row-major (rows outer)."""
+def split_patches(x: torch.Tensor, size: int, overlap: float) -> tuple[torch.Tensor, int]:
+    """Square patches of ``size`` at stride size*(1-overlap), row-major (rows outer), and how many per side.
+
+    [1, C, S, S] -> [n*n, C, size, size], n
+    """
     stride = int(size * (1 - overlap))
     count = math.ceil((x.shape[-1] - size) / stride) + 1
     starts = [i * stride for i in range(count)]
-    return torch.cat([x[..., j : j + size, i : i + size] for j in starts for i in starts])
+    return torch.cat([x[..., j : j + size, i : i + size] for j in starts for i in starts]), count
 
 
 def merge_patches(maps: torch.Tensor, count: int, pad: int) -> torch.Tensor:  # [n*n, C, g, g] -> [1, C, G, G]
@@ -94,9 +97,10 @@ class SlidingPyramidNetwork(nn.Module):
         s = self.cfg.vit.image_size
         x1 = F.interpolate(x, scale_factor=0.5, mode="bilinear", align_corners=False)
         x2 = F.interpolate(x, scale_factor=0.25, mode="bilinear", align_corners=False)
-        patches = torch.cat([split_patches(x, s, LEVEL_OVERLAPS[0]), split_patches(x1, s, LEVEL_OVERLAPS[1]), x2])
-        count0 = math.ceil((x.shape[-1] - s) / int(s * (1 - LEVEL_OVERLAPS[0]))) + 1
-        count1 = math.ceil((x1.shape[-1] - s) / int(s * (1 - LEVEL_OVERLAPS[1]))) + 1
+        patches0, count0 = split_patches(x, s, LEVEL_OVERLAPS[0])
+        patches1, count1 = split_patches(x1, s, LEVEL_OVERLAPS[1])
+        patches = torch.cat([patches0, patches1, x2])
+        del patches0, patches1
         hi_res = count0**2
 
         finals, taps0, taps1 = [], [], []
