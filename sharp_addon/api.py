@@ -31,8 +31,8 @@ Progress = Callable[[str, float], None]
 Cancel = Callable[[], bool]
 
 DEVICES = ("auto", "cuda", "mps", "cpu")
-VIT_PREFIX = "monodepth_model.monodepth_predictor.encoder."  # the two ViTs and the encoder's convs
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")
+VIT_PREFIX = "monodepth_model.monodepth_predictor.encoder."  # the two ViTs and the encoder's convs
 
 
 def _torch() -> Any:
@@ -157,20 +157,22 @@ class Predictor:
         monitor = Monitor(on_step=on_step, capture=capture)
         on_step("prepare", 0.0)
         size = self.model.cfg.internal_size
-        with torch.inference_mode(), _translate_oom(self.device):
-            x = torch.tensor(photo.pixels, device=self.device).permute(2, 0, 1)[None].float() / 255.0
-            x = torch.nn.functional.interpolate(x, size=(size, size), mode="bilinear", align_corners=True)
-            monitor.keep("image_1536", x[0])
-            composed = self.model(x, photo.focal_px / w, monitor, patch_chunk(self.model, self.device, self.dtype),
-                                  strip_budget(self.device))
-            del x
-            arrays = {k: getattr(composed, k).float().cpu().numpy() for k in
-                      ("means", "scales", "quats", "colors", "opacities")}
-        del composed
+        try:
+            with torch.inference_mode(), _translate_oom(self.device):
+                x = torch.tensor(photo.pixels, device=self.device).permute(2, 0, 1)[None].float() / 255.0
+                x = torch.nn.functional.interpolate(x, size=(size, size), mode="bilinear", align_corners=True)
+                monitor.keep("image_1536", x[0])
+                composed = self.model(x, photo.focal_px / w, monitor,
+                                      patch_chunk(self.model, self.device, self.dtype), strip_budget(self.device))
+                del x
+                arrays = {k: getattr(composed, k).float().cpu().numpy() for k in
+                          ("means", "scales", "quats", "colors", "opacities")}
+            del composed
+        finally:  # also when cancelled or failed: a kept model holds no weight pages between runs
+            self.release_weights()
         if capture is not None:
             capture.update({"ndc_mean": arrays["means"], "ndc_scales": arrays["scales"],
                             "ndc_quaternions": arrays["quats"], "disparity_factor": np.float64(photo.focal_px / w)})
-        self.release_weights()
         on_step("unproject", 0.0)
         gaussians = unproject(**arrays, focal_px=photo.focal_px, size_wh=(w, h))
         on_step("done", 1.0)

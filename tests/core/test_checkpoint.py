@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from tests.helpers import tiny_config, tiny_state_dict
@@ -117,3 +118,40 @@ def test_out_of_memory_becomes_advice():
     with pytest.raises(ValueError, match="unrelated"):
         with _translate_oom(torch.device("cpu")):
             raise ValueError("unrelated")
+
+
+def resident_kb(path) -> int:
+    """Resident kB of this process's mappings of ``path`` (Linux /proc/self/smaps)."""
+    total, inside = 0, False
+    for line in open("/proc/self/smaps"):
+        if "-" in line.split()[0] and len(line.split()) >= 5 and not line.split()[0].endswith(":"):
+            inside = line.rstrip().endswith(str(path))
+        elif inside and line.startswith("Rss:"):
+            total += int(line.split()[1])
+    return total
+
+
+def test_file_weights_are_used_in_place_and_their_pages_handed_back(tiny_file):
+    import gc
+
+    from sharp_addon.api import load_predictor
+    from sharp_addon.errors import Cancelled
+    from sharp_addon.model.predictor import SharpPredictor
+
+    gc.collect()  # predictors of earlier tests map the same file
+    sd = tiny_state_dict()
+    used = [k for k in sd if not SharpPredictor.is_unused(k)]
+    used_kb = sum(sd[k].numel() * 4 for k in used) / 1024
+    predictor = load_predictor(tiny_file, device="cpu", precision="fp32")
+    assert sorted(predictor.mapped) == sorted(used)  # no copies: the model runs on the file mapping
+    # every used weight was read (checked finite) and is back in the page cache, but for the pages
+    # that small tensors share with their neighbours
+    assert resident_kb(tiny_file) < 0.4 * used_kb
+    image = np.zeros((32, 32, 3), np.uint8)
+    predictor.predict(image)
+    assert resident_kb(tiny_file) < 0.4 * used_kb  # and after a run
+    with pytest.raises(Cancelled):
+        predictor.predict(image, cancel=lambda: True)
+    assert resident_kb(tiny_file) < 0.4 * used_kb  # and after a cancelled one
+    assert load_predictor(tiny_file, device="cpu", precision="bf16").mapped == {}
+    assert load_predictor(tiny_state_dict(), device="cpu").mapped == {}
