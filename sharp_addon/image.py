@@ -75,7 +75,7 @@ def load_photo(image: Any, focal_px: float | None = None, focal_35mm: float | No
 
     ``focal_px`` or ``focal_35mm`` (35 mm equivalent) override what the EXIF says.
     """
-    from PIL import Image, ImageOps, UnidentifiedImageError
+    from PIL import Image, UnidentifiedImageError
 
     exif: dict[int, Any] = {}
     pil: Any
@@ -99,7 +99,7 @@ def load_photo(image: Any, focal_px: float | None = None, focal_35mm: float | No
             raise ImageError(f"expected an image path, PIL image or HxWx3 uint8 array; got {type(image).__name__}")
         exif = _exif(pil)
         pil = _apply_orientation(pil, exif.get(TAG_ORIENTATION))
-        pixels = _pil_to_rgb(pil, source, ImageOps)
+        pixels = _pil_to_rgb(pil, source)
     h, w = pixels.shape[:2]
     if h < 2 or w < 2:
         raise ImageError(f"image '{source}': is {w} x {h} pixels; at least 2 x 2 are needed")
@@ -131,7 +131,7 @@ def _apply_orientation(pil: Any, orientation: Any) -> Any:
     return pil.transpose(rotations[orientation]) if orientation in rotations else pil
 
 
-def _pil_to_rgb(pil: Any, source: str, image_ops: Any) -> np.ndarray:
+def _pil_to_rgb(pil: Any, source: str) -> np.ndarray:
     """8-bit RGB from any PIL mode: 16-bit scaled down, alpha dropped, palette/CMYK/LA converted."""
     mode = pil.mode
     if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
