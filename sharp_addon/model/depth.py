@@ -47,14 +47,13 @@ class MonodepthDensePredictionTransformer(nn.Module):
         for i, f in enumerate(maps.coarse, start=1):
             monitor.keep(f"enc{i}", f[0])
         coarse = self.decoder.coarse(maps.coarse)
-        g = maps.latent0.shape[-1] * 8
-        dim = self.dim
-        row_bytes = 9 * dim * g * x.element_size()  # about five decoder maps and the head's 2x-wide pair
+        g = maps.size
+        row_bytes = 9 * self.dim * g * x.element_size()  # about five decoder maps and the head's 2x-wide pair
         channels_last = torch.channels_last
         disparity = x.new_empty((1, self.layers, 2 * g, 2 * g)).contiguous(memory_format=channels_last)
         decoded_all = None
         if monitor.wants("mono_decoder_features"):
-            decoded_all = x.new_empty((1, dim, g, g)).contiguous(memory_format=channels_last)
+            decoded_all = x.new_empty((1, self.dim, g, g)).contiguous(memory_format=channels_last)
         for strip in strips(g, strip_rows(row_bytes, strip_bytes, g, HALO), HALO):
             decoded = self.decoder.fine(coarse[..., strip.window(2), :], maps.finest(strip.window()))
             if decoded_all is not None:

@@ -67,6 +67,11 @@ class EncoderMaps:
     upsample_latent0: nn.Module
     coarse: list[torch.Tensor]  # the other four maps, finest first
 
+    @property
+    def size(self) -> int:
+        """Side of the finest map (the Gaussian grid, 768 in the release)."""
+        return self.latent0.shape[-1] * 8
+
     def finest(self, rows: slice | None = None) -> torch.Tensor:  # -> [1, C, rows, G]
         """Rows of the finest map (a slice of the full-resolution rows, edges multiples of 8)."""
         if rows is None:

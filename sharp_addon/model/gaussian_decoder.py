@@ -146,7 +146,7 @@ class GaussianDensePredictionTransformer(nn.Module):
         Consumes ``maps.coarse`` (emptied once the coarse levels have run).
         """
         coarse = self.decoder.coarse(maps.coarse)
-        g = maps.latent0.shape[-1] * 8
+        g = maps.size
         dim = self.fusion.out_conv.out_channels
         row_bytes = 7 * dim * g * feature_input.element_size()
         def full_map() -> torch.Tensor:
