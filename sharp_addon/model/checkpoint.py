@@ -46,22 +46,27 @@ def read_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
     return dict(data)
 
 
-def expected_shapes(cfg: SharpConfig) -> dict[str, tuple[int, ...]]:
-    """Every key and shape the network of ``cfg`` declares (built on the meta device: no memory)."""
+def meta_network(cfg: SharpConfig) -> SharpPredictor:
+    """The network of ``cfg`` on the meta device: every parameter declared, no memory used."""
     with torch.device("meta"):
-        model = SharpPredictor(cfg)
-    return {k: tuple(v.shape) for k, v in model.state_dict().items()}
+        return SharpPredictor(cfg)
 
 
-def check_state_dict(state_dict: Mapping[str, torch.Tensor], source: str) -> SharpConfig:
-    """The configuration of a complete, consistent SHARP state dict; CheckpointError otherwise."""
+def expected_shapes(cfg: SharpConfig) -> dict[str, tuple[int, ...]]:
+    """Every key and shape the network of ``cfg`` declares."""
+    return {k: tuple(v.shape) for k, v in meta_network(cfg).state_dict().items()}
+
+
+def check_state_dict(state_dict: Mapping[str, torch.Tensor], source: str) -> SharpPredictor:
+    """The (meta-device) network a complete, consistent SHARP state dict fits; CheckpointError otherwise."""
     shapes = {k: tuple(v.shape) for k, v in state_dict.items()}
     try:
         cfg = SharpConfig.from_shapes(shapes)
     except (KeyError, ValueError, IndexError) as e:
         raise CheckpointError(f"checkpoint '{source}': not a SHARP checkpoint ({len(shapes)} tensors; "
                               f"lacks or mis-shapes {e})") from None
-    want = expected_shapes(cfg)
+    model = meta_network(cfg)
+    want = {k: tuple(v.shape) for k, v in model.state_dict().items()}
     missing = [k for k in want if k not in shapes]
     unexpected = [k for k in shapes if k not in want]
     wrong = [f"{k} {list(shapes[k])} (expected {list(want[k])})" for k in want if k in shapes and shapes[k] != want[k]]
@@ -77,7 +82,7 @@ def check_state_dict(state_dict: Mapping[str, torch.Tensor], source: str) -> Sha
     if bad:
         raise CheckpointError(f"checkpoint '{source}': {len(bad)} tensors are not floating point: "
                               f"{', '.join(bad[:SHOW])}")
-    return cfg
+    return model
 
 
 def build_predictor(
@@ -90,9 +95,7 @@ def build_predictor(
     memory-mapped file: straight from the mapping). With ``mapped``, the file pages of tensors that
     were copied (cast, moved to a GPU) are released as soon as each copy is made.
     """
-    cfg = check_state_dict(state_dict, source)
-    with torch.device("meta"):
-        model = SharpPredictor(cfg)
+    model = check_state_dict(state_dict, source)
     tensors = {}
     for k, v in state_dict.items():
         if SharpPredictor.is_unused(k):
