@@ -174,7 +174,8 @@ class Predictor:
             capture.update({"ndc_mean": arrays["means"], "ndc_scales": arrays["scales"],
                             "ndc_quaternions": arrays["quats"], "disparity_factor": np.float64(photo.focal_px / w)})
         on_step("unproject", 0.0)
-        gaussians = unproject(**arrays, focal_px=photo.focal_px, size_wh=(w, h))
+        gaussians = unproject(**arrays, focal_px=photo.focal_px, size_wh=(w, h),
+                              layer_count=self.model.cfg.depth_layers)
         on_step("done", 1.0)
         return gaussians
 

@@ -13,6 +13,8 @@ No bpy, no torch. Conventions (also in README, "Conventions"):
 - ``color_space`` names how files encode colour: ``"srgb"`` (ml-sharp and every 3DGS viewer: the
   DC term is sRGB-encoded) or ``"linear"``. In memory, ``colors`` are always linear.
 - ``focal_px`` and ``image_size`` (W, H) describe the photo (pinhole, principal point at W/2, H/2).
+- ``layers`` [N] uint8, optional: SHARP's depth layer of each splat (0 = the visible surface,
+  1 = what lies behind it); None when unknown (generic 3DGS files).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from .errors import GaussiansError
 SH_C0 = 0.28209479177387814  # SH basis constant of degree 0: sqrt(1 / (4 pi))
 COLOR_SPACES = ("srgb", "linear")
 SH_REST_COUNTS = {3: 1, 8: 2, 15: 3}  # coefficients per channel beyond DC -> SH degree
+SHARP_LAYER_SIZE = 768 * 768  # splats per depth layer in every SHARP prediction (2 layers, layer-major)
 
 # Axis changes, as rotation matrices acting on column vectors.
 # Blender cameras look down their local -Z with +Y up: OpenCV (x, y, z) -> (x, -y, -z).
@@ -53,6 +56,7 @@ class Gaussians:
     focal_px: float | None = None  # focal length of the photo in pixels
     image_size: tuple[int, int] | None = None  # (W, H) of the photo in pixels
     color_space: str = "srgb"  # colour encoding used by files ("srgb" or "linear")
+    layers: np.ndarray | None = None  # [N] uint8 depth layer of each splat, None when unknown
 
     def __post_init__(self) -> None:
         self.means = _float32_array("means", self.means, (3,))
@@ -68,6 +72,8 @@ class Gaussians:
                     f"sh_rest must hold 3, 8 or 15 coefficients per channel (SH degree 1-3); "
                     f"got shape {self.sh_rest.shape}"
                 )
+        if self.layers is not None:
+            self.layers = _layer_array(self.layers, n)
         self._check_ranges()
         self._check_metadata()
 
@@ -129,6 +135,7 @@ class Gaussians:
             colors=self.colors[index],
             opacities=self.opacities[index],
             sh_rest=None if self.sh_rest is None else self.sh_rest[index],
+            layers=None if self.layers is None else self.layers[index],
         )
 
     def decimate(self, keep_fraction: float) -> Gaussians:
@@ -196,6 +203,23 @@ def _float32_array(name: str, value: Any, tail: tuple[int, ...], n: int | None =
         inf = int(a.size - np.count_nonzero(finite) - nan)
         raise GaussiansError(f"{name} has {nan} NaN and {inf} Inf values (of {a.size})")
     return a
+
+
+def _layer_array(value: Any, n: int) -> np.ndarray:
+    """Depth layers as a contiguous uint8 array of shape [n], or raise."""
+    a = np.asarray(value)
+    if a.dtype.kind not in "iub" or a.shape != (n,):
+        raise GaussiansError(f"layers must be an integer array of shape ({n},); got {a.dtype} {a.shape}")
+    if a.size and (a.min() < 0 or a.max() > 255):
+        raise GaussiansError(f"layers must lie in 0..255; got {a.min()}..{a.max()}")
+    return np.ascontiguousarray(a, dtype=np.uint8)
+
+
+def sharp_layers(n: int) -> np.ndarray | None:
+    """Layers of a SHARP prediction of n splats (layer-major blocks of 768²), None for other counts."""
+    if n == 0 or n % SHARP_LAYER_SIZE:
+        return None
+    return np.repeat(np.arange(n // SHARP_LAYER_SIZE, dtype=np.uint8), SHARP_LAYER_SIZE)
 
 
 # ---- colour ---------------------------------------------------------------------------------------
@@ -376,12 +400,14 @@ def unproject(
     opacities: np.ndarray,  # [N]
     focal_px: float,
     size_wh: tuple[int, int],
+    layer_count: int = 1,
 ) -> Gaussians:
     """Metric OpenCV-camera Gaussians from SHARP's normalised output for a W x H photo.
 
     x and y are stretched by A = diag(W / 2f, H / 2f, 1); covariances become A Sigma A^T and are
     decomposed again in float64 (scales descending, rotation with det +1, Markley quaternions), as
     the reference does, so scales and quaternions are comparable through their covariances.
+    The splats come in ``layer_count`` equal layer-major blocks (SHARP's depth layers).
     """
     w, h = size_wh
     a = np.array([w / (2 * focal_px), h / (2 * focal_px), 1.0], dtype=np.float32)
@@ -409,4 +435,5 @@ def unproject(
         focal_px=focal_px,
         image_size=(int(w), int(h)),
         color_space="srgb",
+        layers=np.repeat(np.arange(layer_count, dtype=np.uint8), n // layer_count) if n % layer_count == 0 else None,
     )

@@ -35,6 +35,7 @@ from .gaussians import (
     linear_to_srgb,
     logit,
     sh_dc_to_color,
+    sharp_layers,
     sigmoid,
     srgb_to_linear,
 )
@@ -293,6 +294,7 @@ def _gaussians_from_vertex(vertex: np.ndarray, meta: dict, source: str) -> Gauss
     values = _columns(vertex, groups, source)
     return Gaussians(
         **values,
+        layers=sharp_layers(len(vertex)) if meta.get("image_size") else None,
         focal_px=meta.get("focal_px"),
         image_size=meta.get("image_size"),
         color_space=color_space,

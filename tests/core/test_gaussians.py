@@ -234,3 +234,32 @@ def test_crop_and_drop_transparent():
         g.crop((1, 0, 0), (0, 1, 1))
     opaque = g.drop_transparent(0.5)
     assert len(opaque) == int(np.count_nonzero(g.opacities >= 0.5)) and opaque.opacities.min() >= 0.5
+
+
+def test_layers_are_validated_and_follow_selections():
+    g = random_gaussians(6).replace(layers=[0, 0, 0, 1, 1, 1])
+    assert g.layers.dtype == np.uint8 and g.layers.flags.c_contiguous
+    np.testing.assert_array_equal(g.subset(np.array([5, 0])).layers, [1, 0])
+    np.testing.assert_array_equal(g.transformed(G.OPENCV_TO_BLENDER_WORLD).layers, g.layers)
+    with pytest.raises(GaussiansError, match=r"layers must be an integer array of shape \(6,\)"):
+        g.replace(layers=np.zeros(5, np.uint8))
+    with pytest.raises(GaussiansError, match="layers must be an integer array"):
+        g.replace(layers=np.zeros(6, np.float32))
+    with pytest.raises(GaussiansError, match=r"0\.\.255"):
+        g.replace(layers=np.full(6, -1))
+
+
+def test_sharp_layers_are_layer_major_blocks_of_768_squared():
+    assert G.sharp_layers(1000) is None and G.sharp_layers(0) is None
+    layers = G.sharp_layers(2 * G.SHARP_LAYER_SIZE)
+    assert layers is not None and layers.shape == (2 * 768 * 768,)
+    assert layers[G.SHARP_LAYER_SIZE - 1] == 0 and layers[G.SHARP_LAYER_SIZE] == 1
+
+
+def test_unproject_numbers_the_layers():
+    n = 8
+    rng = np.random.default_rng(0)
+    q = rng.normal(size=(n, 4)).astype(np.float32)
+    g = G.unproject(rng.uniform(-1, 1, (n, 3)).astype(np.float32), np.full((n, 3), 0.01, np.float32), q,
+                    np.full((n, 3), 0.5, np.float32), np.full(n, 0.5, np.float32), 500.0, (640, 480), layer_count=2)
+    np.testing.assert_array_equal(g.layers, [0, 0, 0, 0, 1, 1, 1, 1])

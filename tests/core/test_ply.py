@@ -300,3 +300,13 @@ def test_large_files_convert_on_threads_and_still_report_nan(tmp_path):
     path.write_bytes(make_ply(cols))
     with pytest.raises(PLYError, match=rf"NaN/Inf values in 1 properties: rot_2 \({(n + 999) // 1000}\)"):
         ply.read_ply(path)
+
+
+def test_sharp_files_of_a_full_prediction_get_their_depth_layers_back():
+    n = 2 * G.SHARP_LAYER_SIZE
+    g = G.Gaussians(means=np.zeros((n, 3), np.float32), scales=np.full((n, 3), 0.01, np.float32),
+                    quats=np.tile(np.float32([1, 0, 0, 0]), (n, 1)), colors=np.full((n, 3), 0.5, np.float32),
+                    opacities=np.full(n, 0.5, np.float32), focal_px=500.0, image_size=(640, 480))
+    back = ply.decode(ply.encode(g, "sharp"))
+    assert back.layers is not None and np.count_nonzero(back.layers) == G.SHARP_LAYER_SIZE
+    assert ply.decode(ply.encode(g, "3dgs")).layers is None  # a bare 3DGS file may be anything
