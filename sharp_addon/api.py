@@ -230,3 +230,22 @@ def _translate_oom(device: torch.device) -> Iterator[None]:
             "(half the memory), close other programs using the device, or run on the CPU (needs about 9 GB "
             "of RAM in fp32)"
         ) from None
+
+
+# ---- Blender ---------------------------------------------------------------------------------------
+# Importable without bpy: these two import the Blender layer on first call, inside Blender.
+
+
+def gaussians_to_object(gaussians: Gaussians, name: str, collection: Any = None, create_camera: bool = True,
+                        **options: Any) -> Any:
+    """A Blender splat object (with photo frame and, optionally, camera); see ``blender.splat_object``."""
+    from .blender.splat_object import gaussians_to_object as build
+
+    return build(gaussians, name, collection=collection, create_camera=create_camera, **options)
+
+
+def object_to_gaussians(obj: Any) -> Gaussians:
+    """The Gaussians of a splat object, exactly as they went in; see ``blender.splat_object``."""
+    from .blender.splat_object import object_to_gaussians as read
+
+    return read(obj)

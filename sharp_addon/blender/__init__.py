@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import bpy
 
+from . import operators, runner, ui
 from .preferences import SharpPreferences
 
 CLI_COMMAND = "sharp"  # blender -c sharp ...
 
-classes = (SharpPreferences,)
+classes = (SharpPreferences, *operators.classes, *ui.classes)
 
 _cli_handle = None
 
@@ -28,6 +29,7 @@ def register() -> None:
     global _cli_handle
     for cls in classes:
         bpy.utils.register_class(cls)
+    ui.register_menus()
     _cli_handle = bpy.utils.register_cli_command(CLI_COMMAND, _cli)
 
 
@@ -36,5 +38,7 @@ def unregister() -> None:
     if _cli_handle is not None:
         bpy.utils.unregister_cli_command(_cli_handle)
         _cli_handle = None
+    ui.unregister_menus()
+    runner.shutdown()
     for cls in reversed(classes):
         bpy.utils.unregister_class(cls)

@@ -15,20 +15,27 @@ def version() -> tuple[int, int]:
     return bpy.app.version[0], bpy.app.version[1]
 
 
+def enum_ids(struct: Any, prop: str) -> list[str]:
+    """The identifiers an RNA enum property accepts in this Blender."""
+    rna: Any = struct.bl_rna
+    return [item.identifier for item in rna.properties[prop].enum_items]
+
+
 def eevee_engine_id() -> str:
     """``BLENDER_EEVEE_NEXT`` in 4.2-4.5, ``BLENDER_EEVEE`` from 5.0: read from the engine enum itself."""
-    items = bpy.types.RenderSettings.bl_rna.properties["engine"].enum_items.keys()
+    items = enum_ids(bpy.types.RenderSettings, "engine")
     return "BLENDER_EEVEE_NEXT" if "BLENDER_EEVEE_NEXT" in items else "BLENDER_EEVEE"
 
 
 def can_size_pointclouds() -> bool:
     """``PointCloud.resize`` (5.1+) lets Python make a point cloud of N points; earlier we use a mesh."""
-    return "resize" in bpy.types.PointCloud.bl_rna.functions
+    rna: Any = bpy.types.PointCloud.bl_rna
+    return "resize" in rna.functions
 
 
 def float4_attribute_type() -> str:
     """The 4-float attribute type for ``radiance:base``: ``FLOAT4`` from 5.2, ``FLOAT_COLOR`` before."""
-    items = bpy.types.Attribute.bl_rna.properties["data_type"].enum_items.keys()
+    items = enum_ids(bpy.types.Attribute, "data_type")
     return "FLOAT4" if "FLOAT4" in items else "FLOAT_COLOR"
 
 

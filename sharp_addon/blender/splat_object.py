@@ -54,7 +54,9 @@ def gaussians_to_object(
     ``setup_render`` raises Cycles' transparent bounces and picks the Standard view transform so
     the splats' linear colours come out as in the photo.
     """
-    collection = collection or bpy.context.collection or bpy.context.scene.collection
+    if len(gaussians) == 0:
+        raise GaussiansError(f"'{name}' has no splats to show")
+    collection = collection or bpy.context.collection or _scene().collection
     with _all_or_nothing():
         data = _new_splat_data(gaussians, name)
         frame = bpy.data.objects.new(f"{name} Photo", None)
@@ -70,19 +72,22 @@ def gaussians_to_object(
             camera = _new_camera(gaussians, f"{name} Camera")
             camera.parent = frame
             collection.objects.link(camera)
-            scene = bpy.context.scene
+            scene = _scene()
             scene.camera = camera
             scene.render.resolution_x, scene.render.resolution_y = gaussians.image_size
             scene.render.resolution_percentage = 100
             scene.render.pixel_aspect_x = scene.render.pixel_aspect_y = 1.0
         if setup_render:
-            setup_scene_for_splats(bpy.context.scene)
+            setup_scene_for_splats(_scene())
     view_layer = bpy.context.view_layer
-    if view_layer is not None and splats.name in view_layer.objects:
-        for obj in view_layer.objects.selected:
-            obj.select_set(False)
-        splats.select_set(True)
-        view_layer.objects.active = splats
+    if view_layer is not None:
+        try:
+            for obj in view_layer.objects.selected:
+                obj.select_set(False)
+            splats.select_set(True)
+            view_layer.objects.active = splats
+        except RuntimeError:  # the collection is excluded from this view layer: nothing to select
+            pass
     return splats
 
 
@@ -95,7 +100,7 @@ def object_to_gaussians(obj: bpy.types.Object) -> G.Gaussians:
     data = obj.data
     if not isinstance(data, (bpy.types.Mesh, bpy.types.PointCloud)):
         raise GaussiansError(f"'{obj.name}' is not a splat object (it is a {obj.type.lower()})")
-    attributes = data.attributes
+    attributes: Any = data.attributes
     n = len(data.vertices) if isinstance(data, bpy.types.Mesh) else len(data.points)
     missing = [a for a in ("position", "scale", "rotation") if a not in attributes]
     if missing or (splat_shading.COLOR_ATTRIBUTE not in attributes and "radiance:base" not in attributes):
@@ -109,7 +114,7 @@ def object_to_gaussians(obj: bpy.types.Object) -> G.Gaussians:
         rgba = _read(attributes, "radiance:base", n, 4)
         encoded = G.sh_dc_to_color(rgba[:, :3])
         colors = G.srgb_to_linear(encoded) if color_space == "srgb" else encoded
-    sh = []
+    sh: list[np.ndarray] = []
     while f"radiance:sh_{len(sh)}" in attributes and len(sh) < 15:
         sh.append(_read(attributes, f"radiance:sh_{len(sh)}", n, 3))
     layers = _read(attributes, splat_shading.LAYER_ATTRIBUTE, n, 1, np.int32)[:, 0] \
@@ -138,9 +143,9 @@ def is_splat_object(obj: bpy.types.Object | None) -> bool:
         splat_shading.COLOR_ATTRIBUTE in names or "radiance:base" in names)
 
 
-def splat_modifier(obj: bpy.types.Object) -> bpy.types.NodesModifier | None:
-    """The object's SHARP geometry-node modifier, if it has one."""
-    return next((m for m in obj.modifiers if m.type == "NODES" and m.node_group is not None
+def splat_modifier(obj: bpy.types.Object) -> Any:
+    """The object's SHARP geometry-node modifier (a NodesModifier), or None."""
+    return next((m for m in obj.modifiers if isinstance(m, bpy.types.NodesModifier) and m.node_group is not None
                  and m.node_group.get("sharp_role") == splat_shading.NODE_GROUP_NAME), None)
 
 
@@ -176,6 +181,12 @@ def setup_scene_for_splats(scene: bpy.types.Scene) -> list[str]:
 
 
 # ---- building blocks ------------------------------------------------------------------------------
+
+
+def _scene() -> bpy.types.Scene:
+    scene = bpy.context.scene
+    assert scene is not None, "Blender always has a current scene where operators run"
+    return scene
 
 
 _ID_COLLECTIONS = ("objects", "meshes", "pointclouds", "cameras", "materials", "node_groups")

@@ -79,7 +79,7 @@ def _stamp(datablock: Any, role: str) -> None:
     datablock["sharp_role"] = role
 
 
-def ensure_splat_node_group() -> bpy.types.GeometryNodeTree:
+def ensure_splat_node_group() -> Any:
     """The file's splat node group of this version, made on first use."""
     group = _stamped(bpy.data.node_groups, NODE_GROUP_NAME)
     if group is None:
@@ -105,7 +105,9 @@ def ensure_materials() -> tuple[bpy.types.Material, bpy.types.Material]:
 
 def set_transparency(material: bpy.types.Material, method: str) -> None:
     """EEVEE transparency: ``DITHERED`` (order-free, noisy while moving) or ``BLENDED`` (smooth)."""
-    material.surface_render_method = method
+    if method not in ("DITHERED", "BLENDED"):
+        raise ValueError(f"transparency must be DITHERED or BLENDED; got {method!r}")
+    setattr(material, "surface_render_method", method)  # noqa: B010 - the stubs type it as a Literal
     compat.set_if_present(material, "use_transparency_overlap", True)
 
 
@@ -115,21 +117,21 @@ def set_transparency(material: bpy.types.Material, method: str) -> None:
 class _Builder:
     """Terse node creation and linking by socket name (never by index: indices move between versions)."""
 
-    def __init__(self, tree: bpy.types.NodeTree) -> None:
-        self.tree = tree
+    def __init__(self, tree: Any) -> None:
+        self.tree: Any = tree
         self.x = 0
 
-    def node(self, idname: str, inputs: dict[str, Any] | None = None, **props: Any) -> bpy.types.Node:
+    def node(self, idname: str, inputs: dict[str | int, Any] | None = None, **props: Any) -> Any:
         node = self.tree.nodes.new(idname)
         node.location = (self.x, 0)
         self.x += 60
-        for key, value in props.items():
-            setattr(node, key, value)
-        for key, value in (inputs or {}).items():
-            self.feed(node, key, value)
+        for prop, value in props.items():
+            setattr(node, prop, value)
+        for socket, value in (inputs or {}).items():
+            self.feed(node, socket, value)
         return node
 
-    def feed(self, node: bpy.types.Node, key: str | int, value: Any) -> None:
+    def feed(self, node: Any, key: str | int, value: Any) -> None:
         """Link or set an input given by index or by name (the first enabled one of that name: several
         nodes keep one hidden socket per data type, and 5.2 has only the active one)."""
         if isinstance(key, str):
@@ -162,19 +164,11 @@ class _Builder:
         return self.math("MINIMUM", self.math("MAXIMUM", self.math("MULTIPLY", log, 2.0), 0.0), MAX_EXTENT**2)
 
 
-def _output(node: bpy.types.Node, *names: str) -> bpy.types.NodeSocket:
-    """The first output that exists under one of ``names`` (sockets renamed across versions)."""
-    for name in names:
-        if name in node.outputs:
-            return node.outputs[name]
-    raise KeyError(f"{node.bl_idname} has none of the outputs {names}")
-
-
 # ---- geometry nodes -------------------------------------------------------------------------------
 
 
-def _build_node_group() -> bpy.types.GeometryNodeTree:
-    group = bpy.data.node_groups.new(NODE_GROUP_NAME, "GeometryNodeTree")
+def _build_node_group() -> Any:
+    group: Any = bpy.data.node_groups.new(NODE_GROUP_NAME, "GeometryNodeTree")
     group.is_modifier = True
     group.description = "SHARP Gaussian splats: a proxy per Gaussian with the exact falloff, or fast points"
     group.interface.new_socket(name="Geometry", in_out="INPUT", socket_type="NodeSocketGeometry")
@@ -268,17 +262,16 @@ def _build_node_group() -> bpy.types.GeometryNodeTree:
 # ---- materials ------------------------------------------------------------------------------------
 
 
-def _new_material_tree(material: bpy.types.Material) -> tuple[_Builder, bpy.types.Node]:
+def _new_material_tree(material: bpy.types.Material) -> tuple[_Builder, Any]:
     tree = compat.ensure_node_tree(material)
     tree.nodes.clear()
-    material.diffuse_color = (0.8, 0.8, 0.8, 1.0)
     set_transparency(material, "DITHERED")
     compat.set_if_present(material, "use_backface_culling", False)
     b = _Builder(tree)
     return b, b.node("ShaderNodeOutputMaterial")
 
 
-def _finish(b: _Builder, output: bpy.types.Node, color: Any, alpha: Any) -> None:
+def _finish(b: _Builder, output: Any, color: Any, alpha: Any) -> None:
     """Straight-alpha 'over': emission of the linear colour mixed with transparency by alpha."""
     emission = b.node("ShaderNodeEmission", {"Color": color, "Strength": 1.0})
     mix = b.node("ShaderNodeMixShader", {"Fac": alpha})

@@ -1,0 +1,70 @@
+"""Where the operators appear: Add menu, File > Import / Export, and drag and drop."""
+
+from __future__ import annotations
+
+import bpy
+
+from ..image import IMAGE_SUFFIXES
+from .operators import SHARP_OT_export_ply, SHARP_OT_from_image, SHARP_OT_import_ply
+
+
+def draw_add_menu(self: bpy.types.Menu, context: bpy.types.Context) -> None:
+    self.layout.separator()
+    self.layout.operator_context = "INVOKE_DEFAULT"
+    self.layout.operator(SHARP_OT_from_image.bl_idname, text="SHARP from Image", icon="IMAGE_DATA")
+
+
+def draw_import_menu(self: bpy.types.Menu, context: bpy.types.Context) -> None:
+    self.layout.operator(SHARP_OT_import_ply.bl_idname, text="Gaussian Splats (.ply)")
+
+
+def draw_export_menu(self: bpy.types.Menu, context: bpy.types.Context) -> None:
+    self.layout.operator(SHARP_OT_export_ply.bl_idname, text="Gaussian Splats (.ply)")
+
+
+def _in_3d_viewport(context: bpy.types.Context | None) -> bool:
+    return context is not None and context.area is not None and context.area.type == "VIEW_3D"
+
+
+class SHARP_FH_image(bpy.types.FileHandler):
+    """A photo dropped on the 3D viewport offers SHARP from Image."""
+
+    bl_idname = "SHARP_FH_image"
+    bl_label = "SHARP from Image"
+    bl_import_operator = SHARP_OT_from_image.bl_idname
+    bl_file_extensions = ";".join(IMAGE_SUFFIXES)
+
+    @classmethod
+    def poll_drop(cls, context: bpy.types.Context | None) -> bool:
+        return _in_3d_viewport(context)
+
+
+class SHARP_FH_ply(bpy.types.FileHandler):
+    """A splat PLY dropped on the 3D viewport offers the splat import."""
+
+    bl_idname = "SHARP_FH_ply"
+    bl_label = "Gaussian Splats"
+    bl_import_operator = SHARP_OT_import_ply.bl_idname
+    bl_file_extensions = ".ply"
+
+    @classmethod
+    def poll_drop(cls, context: bpy.types.Context | None) -> bool:
+        return _in_3d_viewport(context)
+
+
+classes = (SHARP_FH_image, SHARP_FH_ply)
+MENUS = (
+    ("VIEW3D_MT_add", draw_add_menu),
+    ("TOPBAR_MT_file_import", draw_import_menu),
+    ("TOPBAR_MT_file_export", draw_export_menu),
+)
+
+
+def register_menus() -> None:
+    for menu, draw in MENUS:
+        getattr(bpy.types, menu).append(draw)
+
+
+def unregister_menus() -> None:
+    for menu, draw in MENUS:
+        getattr(bpy.types, menu).remove(draw)

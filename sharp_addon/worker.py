@@ -1,0 +1,348 @@
+"""Inference in a separate Python process, so a host (Blender) never runs torch itself.
+
+No bpy. Why a process and not a thread: Blender's Python API must not run beside threads that
+use it, torch's native libraries clash with Blender's on some platforms (OpenMP on macOS), a
+crash or the out-of-memory killer then takes down the worker and not the user's scene, and a
+cancel is a kill that always works at once.
+
+``InferenceWorker`` (host side) starts ``serve()`` (worker side) with the host's own Python and
+``sys.path`` (so the extension's wheels are found) and speaks JSON lines with it:
+
+    host -> worker   {"cmd": "predict", "job": id, "image": ..., "checkpoint": ..., "device": ...,
+                      "precision": ..., "focal_35mm": ..., "out": file.npz}
+    worker -> host   {"event": "progress", "job": id, "stage": ..., "fraction": ...}
+                     {"event": "done", "job": id, "out": file.npz}
+                     {"event": "error", "job": id, "type": "CheckpointError", "message": ...}
+
+The worker keeps the last loaded network between jobs, which is how "keep the model loaded"
+works: the host keeps the worker alive. Results travel as an uncompressed .npz file (66 MB for
+1.18 M splats), which is faster than any pipe encoding.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+
+from . import errors
+from .errors import Cancelled, SharpError
+from .gaussians import Gaussians
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+ENV_PATH = "SHARP_WORKER_SYS_PATH"
+BOOT = (
+    "import importlib, json, os, sys\n"
+    f"sys.path[:0] = json.loads(os.environ[{ENV_PATH!r}])\n"
+    f"importlib.import_module({PACKAGE_DIR.name!r} + '.worker').serve()\n"
+)
+ARRAYS = ("means", "scales", "quats", "colors", "opacities")
+KILL_GRACE_SECONDS = 0.5
+
+
+class WorkerCrashed(SharpError):
+    """The worker process died without answering (killed, out of memory, a native crash)."""
+
+
+@dataclass
+class Job:
+    """One photo to convert; ``events`` fills as the worker reports."""
+
+    image: str
+    checkpoint: str
+    device: str = "auto"
+    precision: str = "auto"
+    focal_35mm: float | None = None
+    id: int = 0
+    stage: str = "starting"
+    fraction: float = 0.0
+    result: Gaussians | None = None
+    error: SharpError | None = None
+    out: Path | None = None
+    started: float = field(default_factory=time.monotonic)
+
+    @property
+    def finished(self) -> bool:
+        return self.result is not None or self.error is not None
+
+
+class InferenceWorker:
+    """A long-lived worker process (started on first use) that converts one photo at a time."""
+
+    def __init__(self, python: str | None = None) -> None:
+        self.python = python or _python_executable()
+        self._process: subprocess.Popen[str] | None = None
+        self._events: queue.Queue[dict[str, Any] | None] = queue.Queue()
+        self._stderr: IO[str] | None = None
+        self._job: Job | None = None
+        self._next_id = 1
+        self._tmp = Path(tempfile.mkdtemp(prefix="sharp-worker-"))
+
+    # ---- lifecycle ----------------------------------------------------------------------------
+
+    @property
+    def alive(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    @property
+    def busy(self) -> bool:
+        return self._job is not None and not self._job.finished
+
+    def _start(self) -> subprocess.Popen[str]:
+        if self.alive:
+            assert self._process is not None
+            return self._process
+        env = dict(os.environ)
+        env[ENV_PATH] = json.dumps([str(PACKAGE_DIR.parent), *[p for p in sys.path if p]])
+        env["PYTHONUNBUFFERED"] = "1"
+        env.pop("PYTHONPATH", None)  # the host's path list above is the whole story
+        self._stderr = tempfile.TemporaryFile("w+", prefix="sharp-worker-stderr-")
+        self._events = queue.Queue()
+        popen_flags: dict[str, Any] = {}
+        if os.name == "nt":
+            popen_flags["creationflags"] = subprocess.CREATE_NO_WINDOW  # type: ignore[attr-defined]
+        process = subprocess.Popen(
+            [self.python, "-c", BOOT], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr,
+            text=True, encoding="utf-8", env=env, **popen_flags,
+        )
+        threading.Thread(target=_pump, args=(process.stdout, self._events), daemon=True,
+                         name="sharp-worker-events").start()
+        self._process = process
+        return process
+
+    def stop(self) -> None:
+        """End the worker (a running job is abandoned) and free its memory."""
+        process, self._process = self._process, None
+        if process is not None and process.poll() is None:
+            try:
+                assert process.stdin is not None
+                process.stdin.close()
+            except OSError:
+                pass
+            process.terminate()
+            try:
+                process.wait(KILL_GRACE_SECONDS)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        if self._job is not None and not self._job.finished:
+            self._job.error = Cancelled("SHARP run cancelled")
+        self._cleanup_job()
+
+    def close(self) -> None:
+        self.stop()
+        for leftover in self._tmp.glob("*"):
+            leftover.unlink(missing_ok=True)
+        try:
+            self._tmp.rmdir()
+        except OSError:
+            pass
+
+    # ---- jobs ---------------------------------------------------------------------------------
+
+    def submit(self, job: Job) -> Job:
+        """Start ``job`` (the worker starts if needed); follow it with ``poll``."""
+        if self.busy:
+            raise SharpError("SHARP is already converting an image; wait for it or cancel it first")
+        process = self._start()
+        job.id, self._next_id = self._next_id, self._next_id + 1
+        job.out = self._tmp / f"job-{job.id}.npz"
+        self._job = job
+        request = {"cmd": "predict", "job": job.id, "image": job.image, "checkpoint": job.checkpoint,
+                   "device": job.device, "precision": job.precision, "focal_35mm": job.focal_35mm,
+                   "out": str(job.out)}
+        try:
+            assert process.stdin is not None
+            process.stdin.write(json.dumps(request) + "\n")
+            process.stdin.flush()
+        except OSError:
+            self._fail(job)
+        return job
+
+    def poll(self) -> Job | None:
+        """Take in what the worker reported; returns the current job (finished or not)."""
+        job = self._job
+        if job is None:
+            return None
+        while not job.finished:
+            try:
+                event = self._events.get_nowait()
+            except queue.Empty:
+                break
+            if event is None:  # the worker's output ended: it exited
+                self._fail(job)
+            elif event.get("job") == job.id:
+                self._handle(job, event)
+        return job
+
+    def run(self, job: Job, progress: Callable[[str, float], None] | None = None,
+            cancel: Callable[[], bool] | None = None, interval: float = 0.05) -> Gaussians:
+        """Submit and wait: the synchronous path (background Blender, scripts, the tests)."""
+        self.submit(job)
+        while True:
+            self.poll()
+            if job.finished:
+                break
+            if cancel is not None and cancel():
+                self.stop()
+                break
+            if progress is not None:
+                progress(job.stage, job.fraction)
+            time.sleep(interval)
+        if job.error is not None:
+            raise job.error
+        assert job.result is not None
+        return job.result
+
+    def cancel(self) -> None:
+        """Stop the current job at once (the worker is killed: the loaded network goes with it)."""
+        if self.busy:
+            self.stop()
+
+    def _handle(self, job: Job, event: dict[str, Any]) -> None:
+        kind = event.get("event")
+        if kind == "progress":
+            job.stage, job.fraction = str(event["stage"]), float(event["fraction"])
+        elif kind == "done":
+            try:
+                job.result = load_result(Path(event["out"]))
+            except (OSError, ValueError, KeyError, SharpError) as e:
+                job.error = WorkerCrashed(f"the SHARP worker's result could not be read ({e})")
+            self._cleanup_job()
+        elif kind == "error":
+            cls = getattr(errors, str(event.get("type")), None)
+            if not (isinstance(cls, type) and issubclass(cls, SharpError)):
+                cls = SharpError
+            job.error = cls(str(event.get("message")))
+            self._cleanup_job()
+
+    def _fail(self, job: Job) -> None:
+        """The worker is gone: say why as well as we can tell."""
+        process = self._process
+        code = None if process is None else process.wait()
+        tail = ""
+        if self._stderr is not None:
+            self._stderr.seek(0)
+            lines = [line for line in self._stderr.read().splitlines() if line.strip()]
+            tail = " Last output: " + " | ".join(lines[-3:]) if lines else ""
+        if code is not None and code < 0 and -code == getattr(signal, "SIGKILL", 9):
+            why = "it was killed (signal 9), most likely because the system ran out of memory"
+        elif code is not None and code < 0:
+            why = f"it crashed (signal {-code})"
+        else:
+            why = f"it exited with code {code}"
+        job.error = WorkerCrashed(f"the SHARP worker process stopped unexpectedly: {why}.{tail}")
+        self._process = None
+        self._cleanup_job()
+
+    def _cleanup_job(self) -> None:
+        job = self._job
+        if job is not None and job.out is not None:
+            job.out.unlink(missing_ok=True)
+
+
+def _python_executable() -> str:
+    """The host's Python interpreter (in Blender 2.91+ ``sys.executable`` is its bundled Python)."""
+    exe = sys.executable
+    if not exe or not Path(exe).exists():
+        raise SharpError("cannot start the SHARP worker: this Python does not know its own interpreter")
+    return exe
+
+
+def _pump(stream: IO[str] | None, events: queue.Queue[dict[str, Any] | None]) -> None:
+    """Reader thread: the worker's JSON lines into a queue; None when it exits. Never touches bpy."""
+    assert stream is not None
+    for line in stream:
+        try:
+            events.put(json.loads(line))
+        except json.JSONDecodeError:
+            continue  # a stray print from a library
+    events.put(None)
+
+
+# ---- results --------------------------------------------------------------------------------------
+
+
+def save_result(g: Gaussians, path: Path) -> None:
+    extra: dict[str, Any] = {"color_space": np.array(g.color_space)}
+    if g.focal_px is not None:
+        extra["focal_px"] = np.array(g.focal_px)
+    if g.image_size is not None:
+        extra["image_size"] = np.array(g.image_size)
+    if g.layers is not None:
+        extra["layers"] = g.layers
+    tmp = path.with_suffix(".partial.npz")
+    np.savez(tmp, **{k: getattr(g, k) for k in ARRAYS}, **extra)
+    os.replace(tmp, path)
+
+
+def load_result(path: Path) -> Gaussians:
+    with np.load(path, allow_pickle=False) as data:
+        return Gaussians(
+            **{k: data[k] for k in ARRAYS},
+            focal_px=float(data["focal_px"]) if "focal_px" in data else None,
+            image_size=tuple(int(v) for v in data["image_size"]) if "image_size" in data else None,  # type: ignore[arg-type]
+            color_space=str(data["color_space"]),
+            layers=data["layers"] if "layers" in data else None,
+        )
+
+
+# ---- the worker process -----------------------------------------------------------------------
+
+
+def serve() -> None:
+    """The worker's main loop: one request per stdin line until stdin closes."""
+    out = sys.stdout
+    sys.stdout = sys.stderr  # prints from libraries must not corrupt the event stream
+    lock = threading.Lock()
+
+    def send(**event: Any) -> None:
+        with lock:
+            out.write(json.dumps(event) + "\n")
+            out.flush()
+
+    cache: dict[tuple[str, str, str], Any] = {}
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        request = json.loads(line)
+        if request.get("cmd") != "predict":
+            continue
+        job = request["job"]
+
+        def progress(stage: str, fraction: float, job: int = job) -> None:
+            send(event="progress", job=job, stage=stage, fraction=fraction)
+
+        try:
+            predictor = _predictor(cache, request, progress)
+            g = predictor.predict(request["image"], focal_35mm=request.get("focal_35mm"), progress=progress)
+            save_result(g, Path(request["out"]))
+            send(event="done", job=job, out=request["out"])
+        except SharpError as e:
+            send(event="error", job=job, type=type(e).__name__, message=str(e))
+        except Exception as e:  # a bug: still an answer, never a hang
+            send(event="error", job=job, type="SharpError", message=f"internal error in the SHARP worker: {e!r}")
+
+
+def _predictor(cache: dict[tuple[str, str, str], Any], request: dict[str, Any],
+               progress: Callable[[str, float], None]) -> Any:
+    from .api import load_predictor
+
+    key = (str(request["checkpoint"]), str(request.get("device", "auto")), str(request.get("precision", "auto")))
+    if key not in cache:
+        cache.clear()  # one network at a time: memory
+        progress("loading", 0.0)
+        cache[key] = load_predictor(key[0], device=key[1], precision=key[2])
+    return cache[key]
