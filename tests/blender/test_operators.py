@@ -1,0 +1,245 @@
+"""The operators as a user or a script calls them, on real Blender: what the scene holds afterwards,
+what the files contain, and that every failure leaves ``bpy.data`` as it was."""
+
+from __future__ import annotations
+
+import importlib
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from sharp_addon import ply
+from tests.blender.test_splat_object import id_names, sharp_gaussians
+from tests.conftest import ADDON_MODULE, HAS_TORCH, ROOT
+
+pytestmark = pytest.mark.blender
+
+SAMPLE = ROOT / "tests" / "data" / "sample_640x480.png"
+
+
+@pytest.fixture(scope="module")
+def tiny_checkpoint(tmp_path_factory):
+    torch = pytest.importorskip("torch", reason="needs PyTorch, which this test environment does not have")
+    from tests.helpers import tiny_state_dict
+
+    path = tmp_path_factory.mktemp("ckpt") / "tiny.pt"
+    torch.save(tiny_state_dict(), path)
+    return path
+
+
+@pytest.fixture
+def prefs(addon, bpy_session):
+    preferences = bpy_session.context.preferences.addons[ADDON_MODULE].preferences
+    yield preferences
+    preferences.checkpoint_path = ""
+    preferences.keep_loaded = True
+
+
+# ---- PLY import / export --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("layout", ["SHARP", "3DGS"])
+def test_import_then_export_reproduces_the_ply(addon, clean_scene, bpy_session, tmp_path, layout):
+    bpy = bpy_session
+    source = ply.write_ply(sharp_gaussians(800, sh_degree=1), tmp_path / "in.ply", layout=layout.lower())
+    assert bpy.ops.sharp.import_ply(filepath=str(source)) == {"FINISHED"}
+    obj = bpy.context.active_object
+    assert obj.name == "in" and obj.modifiers[0].type == "NODES"
+    assert (bpy.context.scene.camera is not None) == (layout == "SHARP")  # 3DGS files carry no camera
+    assert bpy.ops.sharp.export_ply(filepath=str(tmp_path / "out.ply"), layout=layout) == {"FINISHED"}
+    a, b = source.read_bytes(), (tmp_path / "out.ply").read_bytes()
+    assert a[: a.index(b"end_header")] == b[: b.index(b"end_header")]  # same header, same size
+    assert len(a) == len(b)
+    first, second = ply.read_ply(source), ply.read_ply(tmp_path / "out.ply")
+    for name in ("means", "quats", "sh_rest"):
+        np.testing.assert_array_equal(getattr(second, name), getattr(first, name))
+    np.testing.assert_allclose(second.scales, first.scales, rtol=1e-6)
+    np.testing.assert_allclose(second.opacities, first.opacities, rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(second.colors, first.colors, atol=1e-6)
+
+
+def test_importing_a_bad_ply_reports_it_and_changes_nothing(addon, clean_scene, bpy_session, tmp_path):
+    bpy = bpy_session
+    before = id_names(bpy)
+    bad = tmp_path / "broken.ply"
+    bad.write_bytes(b"ply\nformat binary_little_endian 1.0\nelement vertex 10\nproperty float x\nend_header\n")
+    with pytest.raises(RuntimeError, match=r"broken\.ply"):
+        bpy.ops.sharp.import_ply(filepath=str(bad))
+    with pytest.raises(RuntimeError, match=r"missing\.ply"):
+        bpy.ops.sharp.import_ply(filepath=str(tmp_path / "missing.ply"))
+    assert id_names(bpy) == before
+
+
+def test_export_needs_a_splat_object_and_a_writable_place(addon, clean_scene, bpy_session, tmp_path):
+    bpy = bpy_session
+    with pytest.raises(RuntimeError, match="not a Gaussian-splat object"):
+        bpy.ops.sharp.export_ply(filepath=str(tmp_path / "x.ply"))
+    so = importlib.import_module(ADDON_MODULE + ".blender.splat_object")
+    so.gaussians_to_object(sharp_gaussians(20), "s")
+    with pytest.raises(RuntimeError, match="no_such_folder"):
+        bpy.ops.sharp.export_ply(filepath=str(tmp_path / "no_such_folder" / "x.ply"))
+    existing = tmp_path / "keep.ply"
+    existing.write_bytes(b"precious")
+    so.gaussians_to_object(sharp_gaussians(20).replace(focal_px=None, image_size=None), "bare")
+    with pytest.raises(RuntimeError, match="photo"):  # the ml-sharp layout needs the photo's camera
+        bpy.ops.sharp.export_ply(filepath=str(existing), layout="SHARP")
+    assert existing.read_bytes() == b"precious"
+
+
+def test_menus_and_drop_handlers_are_registered(addon, bpy_session):
+    bpy = bpy_session
+    assert bpy.ops.sharp.from_image.get_rna_type().name == "SHARP from Image"
+    ui = importlib.import_module(ADDON_MODULE + ".blender.ui")
+    for menu, draw in ui.MENUS:
+        assert draw in getattr(bpy.types, menu)._dyn_ui_initialize()
+    assert ui.SHARP_FH_image.is_registered and ".jpg" in ui.SHARP_FH_image.bl_file_extensions
+
+
+# ---- SHARP from Image -----------------------------------------------------------------------------
+
+
+def test_from_image_explains_what_is_missing_and_changes_nothing(addon, clean_scene, bpy_session, prefs, tmp_path):
+    bpy = bpy_session
+    before = id_names(bpy)
+    prefs.checkpoint_path = str(tmp_path / "absent.pt")
+    expected = "Checkpoint not found" if HAS_TORCH else "PyTorch is not installed"
+    with pytest.raises(RuntimeError, match=expected):
+        bpy.ops.sharp.from_image(filepath=str(SAMPLE))
+    assert id_names(bpy) == before
+
+
+@pytest.mark.torch
+def test_from_image_builds_the_splats_camera_and_modifier_and_nothing_else(
+    addon, clean_scene, bpy_session, prefs, tiny_checkpoint
+):
+    from sharp_addon.api import load_predictor
+
+    bpy = bpy_session
+    before = id_names(bpy)
+    prefs.checkpoint_path = str(tiny_checkpoint)
+    assert bpy.ops.sharp.from_image(filepath=str(SAMPLE), device="CPU") == {"FINISHED"}
+    made = {k: v - before[k] for k, v in id_names(bpy).items()}
+    assert made["objects"] == {"sample_640x480", "sample_640x480 Photo", "sample_640x480 Camera"}
+    assert made["cameras"] == {"sample_640x480 Camera"} and made["node_groups"] == {"SHARP Splats"}
+    assert sum(len(v) for v in made.values()) == 8, made
+    obj = bpy.context.active_object
+    assert [m.type for m in obj.modifiers] == ["NODES"]
+    so = importlib.import_module(ADDON_MODULE + ".blender.splat_object")
+    got = so.object_to_gaussians(obj)
+    want = load_predictor(tiny_checkpoint, device="cpu").predict(SAMPLE)
+    for name in ("means", "scales", "quats", "colors", "opacities", "layers"):
+        np.testing.assert_array_equal(getattr(got, name), getattr(want, name))
+    assert bpy.context.scene.camera.name == "sample_640x480 Camera"
+    assert (bpy.context.scene.render.resolution_x, bpy.context.scene.render.resolution_y) == (640, 480)
+
+
+@pytest.mark.torch
+def test_from_image_honours_focal_length_and_checkpoint_override(addon, clean_scene, bpy_session, prefs,
+                                                                 tiny_checkpoint):
+    bpy = bpy_session
+    prefs.checkpoint_path = ""
+    assert bpy.ops.sharp.from_image(filepath=str(SAMPLE), checkpoint=str(tiny_checkpoint),
+                                    focal_length_35mm=50.0, create_camera=False) == {"FINISHED"}
+    so = importlib.import_module(ADDON_MODULE + ".blender.splat_object")
+    g = so.object_to_gaussians(bpy.context.active_object)
+    assert g.focal_px == pytest.approx(50.0 / np.hypot(36, 24) * np.hypot(640, 480), rel=1e-6)
+    assert bpy.context.scene.camera is None
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("case", ["missing image", "corrupt image", "truncated checkpoint", "not a checkpoint"])
+def test_from_image_errors_leave_blender_data_unchanged(addon, clean_scene, bpy_session, prefs, tiny_checkpoint,
+                                                        tmp_path, case):
+    bpy = bpy_session
+    image, checkpoint, message = SAMPLE, tiny_checkpoint, None
+    if case == "missing image":
+        image, message = tmp_path / "gone.jpg", "Image not found"
+    elif case == "corrupt image":
+        image, message = tmp_path / "corrupt.jpg", "corrupt.jpg"
+        image.write_bytes(b"\xff\xd8\xff\xe0 definitely not a jpeg")
+    elif case == "truncated checkpoint":
+        checkpoint, message = tmp_path / "cut.pt", "cut.pt"
+        checkpoint.write_bytes(tiny_checkpoint.read_bytes()[:10000])
+    else:
+        checkpoint, message = tmp_path / "notes.pt", "notes.pt"
+        checkpoint.write_text("hello")
+    prefs.checkpoint_path = str(checkpoint)
+    before = id_names(bpy)
+    with pytest.raises(RuntimeError, match=message):
+        bpy.ops.sharp.from_image(filepath=str(image))
+    assert id_names(bpy) == before and bpy.context.scene.camera is None
+
+
+def test_keep_loaded_off_ends_the_worker_after_a_run(addon, prefs):
+    runner = importlib.import_module(ADDON_MODULE + ".blender.runner")
+    stopped = []
+    fake = SimpleNamespace(stop=lambda: stopped.append(True))
+    saved, runner._worker = runner._worker, fake
+    try:
+        runner.finished_run(keep_loaded=True)
+        assert not stopped
+        runner.finished_run(keep_loaded=False)
+        assert stopped
+    finally:
+        runner._worker = saved
+
+
+# ---- the interactive (modal) path, driven by hand: bpy has no event loop --------------------------
+
+
+class ModalDriver:
+    """Runs the operator's modal() with fake events, as Blender's window manager would."""
+
+    def __init__(self, bpy, job):
+        operators = importlib.import_module(ADDON_MODULE + ".blender.operators")
+        cls = operators.SHARP_OT_from_image
+        self.reports: list[tuple[set, str]] = []
+        self.op = SimpleNamespace(
+            _job=job, _timer=None, create_camera=True, transparency="DITHERED", setup_render=True,
+            report=lambda kind, text: self.reports.append((kind, text)),
+        )
+        for name in ("modal", "_finish", "_status", "build"):
+            setattr(self.op, name, getattr(cls, name).__get__(self.op))
+        self.context = bpy.context
+
+    def send(self, event_type: str):
+        return self.op.modal(self.context, SimpleNamespace(type=event_type))
+
+
+@pytest.mark.torch
+def test_escape_cancels_within_a_second_and_adds_nothing(addon, clean_scene, bpy_session, tiny_checkpoint):
+    bpy = bpy_session
+    runner = importlib.import_module(ADDON_MODULE + ".blender.runner")
+    worker_module = importlib.import_module(ADDON_MODULE + ".worker")
+    before = id_names(bpy)
+    job = runner.worker().submit(worker_module.Job(str(SAMPLE), str(tiny_checkpoint)))
+    driver = ModalDriver(bpy, job)
+    assert driver.send("TIMER") == {"PASS_THROUGH"}
+    assert driver.send("MOUSEMOVE") == {"PASS_THROUGH"}
+    t0 = time.perf_counter()
+    assert driver.send("ESC") == {"CANCELLED"}
+    assert time.perf_counter() - t0 < 1.0
+    assert not runner.worker().alive and job.result is None
+    assert id_names(bpy) == before
+    assert any("cancelled" in text for _, text in driver.reports)
+
+
+@pytest.mark.torch
+def test_modal_run_reports_progress_then_builds_in_one_step(addon, clean_scene, bpy_session, tiny_checkpoint):
+    bpy = bpy_session
+    runner = importlib.import_module(ADDON_MODULE + ".blender.runner")
+    worker_module = importlib.import_module(ADDON_MODULE + ".worker")
+    job = runner.worker().submit(worker_module.Job(str(SAMPLE), str(tiny_checkpoint)))
+    driver = ModalDriver(bpy, job)
+    seen, deadline = set(), time.monotonic() + 120
+    while (result := driver.send("TIMER")) == {"PASS_THROUGH"} and time.monotonic() < deadline:
+        seen.add(job.stage)
+        assert len(bpy.data.objects) == 0  # nothing appears before the result is complete
+        time.sleep(0.05)
+    assert result == {"FINISHED"}, driver.reports
+    assert {"encoder", "gaussians"} & seen
+    assert {o.name for o in bpy.data.objects} == {"sample_640x480", "sample_640x480 Photo", "sample_640x480 Camera"}
+    assert Path(job.image).name == "sample_640x480.png"
