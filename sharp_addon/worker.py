@@ -72,6 +72,7 @@ class Job:
     error: SharpError | None = None
     out: Path | None = None
     started: float = field(default_factory=time.monotonic)
+    on_progress: Callable[[str, float], None] | None = None  # called for every progress event, in poll()
 
     @property
     def finished(self) -> bool:
@@ -190,6 +191,7 @@ class InferenceWorker:
     def run(self, job: Job, progress: Callable[[str, float], None] | None = None,
             cancel: Callable[[], bool] | None = None, interval: float = 0.05) -> Gaussians:
         """Submit and wait: the synchronous path (background Blender, scripts, the tests)."""
+        job.on_progress = progress
         self.submit(job)
         while True:
             self.poll()
@@ -198,8 +200,6 @@ class InferenceWorker:
             if cancel is not None and cancel():
                 self.stop()
                 break
-            if progress is not None:
-                progress(job.stage, job.fraction)
             time.sleep(interval)
         if job.error is not None:
             raise job.error
@@ -215,6 +215,8 @@ class InferenceWorker:
         kind = event.get("event")
         if kind == "progress":
             job.stage, job.fraction = str(event["stage"]), float(event["fraction"])
+            if job.on_progress is not None:
+                job.on_progress(job.stage, job.fraction)
         elif kind == "done":
             try:
                 job.result = load_result(Path(event["out"]))
