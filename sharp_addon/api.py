@@ -104,6 +104,23 @@ def load_predictor(
     return predictor
 
 
+def validate_checkpoint(checkpoint: str | os.PathLike[str]) -> str:
+    """A one-line summary of a usable SHARP checkpoint, or ``CheckpointError`` saying what is wrong.
+
+    Reads only the file's index (memory-mapped) and checks every key and shape; seconds, not minutes.
+    """
+    _torch()
+    from .model.checkpoint import check_state_dict, read_state_dict
+
+    state_dict = read_state_dict(checkpoint)
+    model = check_state_dict(state_dict, str(checkpoint))
+    cfg = model.cfg
+    params = sum(v.numel() for v in state_dict.values())
+    size = "full size" if cfg.vit.embed_dim == 1024 else f"a reduced ViT ({cfg.vit.embed_dim} wide)"
+    return (f"valid SHARP checkpoint: {len(state_dict)} tensors, {params / 1e6:.1f} M parameters, {size}, "
+            f"{cfg.num_gaussians:,} Gaussians per image")
+
+
 @dataclass
 class Predictor:
     """A loaded SHARP network on one device in one precision."""

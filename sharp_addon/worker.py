@@ -10,6 +10,7 @@ cancel is a kill that always works at once.
 
     host -> worker   {"cmd": "predict", "job": id, "image": ..., "checkpoint": ..., "device": ...,
                       "precision": ..., "focal_35mm": ..., "out": file.npz}
+                     {"cmd": "check", "job": id, "checkpoint": ...}    (reply: "done" with "message")
     worker -> host   {"event": "progress", "job": id, "stage": ..., "fraction": ...}
                      {"event": "done", "job": id, "out": file.npz}
                      {"event": "error", "job": id, "type": "CheckpointError", "message": ...}
@@ -274,6 +275,32 @@ def _pump(stream: IO[str] | None, events: queue.Queue[dict[str, Any] | None]) ->
     events.put(None)
 
 
+def check_checkpoint(checkpoint: str, python: str | None = None, timeout: float = 300.0) -> str:
+    """``api.validate_checkpoint`` in a short-lived worker (the host never imports torch)."""
+    env = dict(os.environ)
+    env[ENV_PATH] = json.dumps([str(PACKAGE_DIR.parent), *[p for p in sys.path if p]])
+    env.pop("PYTHONPATH", None)
+    request = json.dumps({"cmd": "check", "job": 0, "checkpoint": checkpoint}) + "\n"
+    try:
+        done = subprocess.run([python or _python_executable(), "-c", BOOT], input=request, capture_output=True,
+                              text=True, encoding="utf-8", env=env, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise SharpError(f"checking '{checkpoint}' took longer than {timeout:.0f} s") from None
+    for line in reversed(done.stdout.splitlines()):
+        try:
+            event = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if event.get("event") == "done":
+            return str(event["message"])
+        if event.get("event") == "error":
+            cls = getattr(errors, str(event.get("type")), None)
+            raise (cls if isinstance(cls, type) and issubclass(cls, SharpError) else SharpError)(event["message"])
+    tail = " | ".join(done.stderr.strip().splitlines()[-3:])
+    raise WorkerCrashed(f"the SHARP worker stopped while checking '{checkpoint}' (exit code {done.returncode}). "
+                        f"{tail}")
+
+
 # ---- results --------------------------------------------------------------------------------------
 
 
@@ -320,9 +347,17 @@ def serve() -> None:
         if not line.strip():
             continue
         request = json.loads(line)
+        job = request.get("job", 0)
+        if request.get("cmd") == "check":
+            try:
+                from .api import validate_checkpoint
+
+                send(event="done", job=job, message=validate_checkpoint(request["checkpoint"]))
+            except SharpError as e:
+                send(event="error", job=job, type=type(e).__name__, message=str(e))
+            continue
         if request.get("cmd") != "predict":
             continue
-        job = request["job"]
 
         def progress(stage: str, fraction: float, job: int = job) -> None:
             send(event="progress", job=job, stage=stage, fraction=fraction)

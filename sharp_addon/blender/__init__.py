@@ -9,11 +9,11 @@ from __future__ import annotations
 import bpy
 
 from . import operators, runner, ui
-from .preferences import SharpPreferences
+from .preferences import SHARP_OT_validate_checkpoint, SharpPreferences
 
 CLI_COMMAND = "sharp"  # blender -c sharp ...
 
-classes = (SharpPreferences, *operators.classes, *ui.classes)
+classes = (SharpPreferences, SHARP_OT_validate_checkpoint, *operators.classes, *ui.classes)
 
 _cli_handle = None
 

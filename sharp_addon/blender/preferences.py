@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import cast
 
 import bpy
 from bpy.props import BoolProperty, EnumProperty, StringProperty
 
 from .. import dependencies
+from ..errors import SharpError
 
 ADDON_PACKAGE = __package__.rpartition(".")[0]  # the extension's package, e.g. bl_ext.user_default.sharp_from_image
 
@@ -52,7 +55,16 @@ class SharpPreferences(bpy.types.AddonPreferences):
         layout = self.layout
         draw_status(layout, dependencies.torch_status())
         layout.prop(self, "checkpoint_path")
-        draw_status(layout, dependencies.checkpoint_status(dependencies.find_checkpoint(self.checkpoint_path)))
+        path = dependencies.find_checkpoint(self.checkpoint_path)
+        status = dependencies.checkpoint_status(path)
+        row = layout.row()
+        draw_status(row, status)
+        if status.ok and path is not None:
+            checked = validation_result(path)
+            if checked is None:
+                row.operator(SHARP_OT_validate_checkpoint.bl_idname, icon="VIEWZOOM")
+            else:
+                draw_status(layout, checked)
         row = layout.row()
         row.prop(self, "device")
         row.prop(self, "precision")
@@ -62,6 +74,49 @@ class SharpPreferences(bpy.types.AddonPreferences):
 def draw_status(layout: bpy.types.UILayout, status: dependencies.Status) -> None:
     """One line: a check mark or an error icon and the explanation."""
     layout.label(text=status.message, icon="CHECKMARK" if status.ok else "ERROR")
+
+
+_validated: dict[tuple[str, int, float], dependencies.Status] = {}
+
+
+def _file_key(path: Path) -> tuple[str, int, float]:
+    stat = os.stat(path)
+    return str(path.resolve()), stat.st_size, stat.st_mtime
+
+
+def _sentence(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def validation_result(path: Path) -> dependencies.Status | None:
+    """The last validation of this exact file (same size and time), if any."""
+    try:
+        return _validated.get(_file_key(path))
+    except OSError:
+        return None
+
+
+class SHARP_OT_validate_checkpoint(bpy.types.Operator):
+    """Check that the checkpoint file is a complete SHARP network (every key and shape; takes seconds)"""
+
+    bl_idname = "sharp.validate_checkpoint"
+    bl_label = "Validate"
+    bl_options = {"INTERNAL"}  # noqa: RUF012 - Blender reads it as a class attribute
+
+    def execute(self, context: bpy.types.Context) -> set[str]:  # type: ignore[override]
+        from ..worker import check_checkpoint
+
+        path = dependencies.find_checkpoint(get_preferences(context).checkpoint_path)
+        if path is None or not path.is_file():
+            self.report({"ERROR"}, dependencies.checkpoint_status(path).message)
+            return {"CANCELLED"}
+        try:
+            status = dependencies.Status(True, _sentence(check_checkpoint(str(path))))
+        except SharpError as e:
+            status = dependencies.Status(False, str(e))
+        _validated[_file_key(path)] = status
+        self.report({"INFO"} if status.ok else {"ERROR"}, status.message)
+        return {"FINISHED"} if status.ok else {"CANCELLED"}
 
 
 def get_preferences(context: bpy.types.Context) -> SharpPreferences:

@@ -243,3 +243,24 @@ def test_modal_run_reports_progress_then_builds_in_one_step(addon, clean_scene, 
     assert {"encoder", "gaussians"} & seen
     assert {o.name for o in bpy.data.objects} == {"sample_640x480", "sample_640x480 Photo", "sample_640x480 Camera"}
     assert Path(job.image).name == "sample_640x480.png"
+
+
+# ---- checkpoint validation from the preferences ---------------------------------------------------
+
+
+@pytest.mark.torch
+def test_validate_checkpoint_checks_keys_and_remembers_the_file(addon, bpy_session, prefs, tiny_checkpoint, tmp_path):
+    bpy = bpy_session
+    preferences = importlib.import_module(ADDON_MODULE + ".blender.preferences")
+    prefs.checkpoint_path = str(tiny_checkpoint)
+    assert preferences.validation_result(tiny_checkpoint) is None
+    assert bpy.ops.sharp.validate_checkpoint() == {"FINISHED"}
+    status = preferences.validation_result(tiny_checkpoint)
+    assert status.ok and "Valid SHARP checkpoint" in status.message and "131,072 Gaussians" in status.message
+    impostor = tmp_path / "impostor.pt"
+    torch = pytest.importorskip("torch")
+    torch.save({"just": torch.zeros(3)}, impostor)
+    prefs.checkpoint_path = str(impostor)
+    with pytest.raises(RuntimeError, match="not a SHARP checkpoint"):
+        bpy.ops.sharp.validate_checkpoint()
+    assert not preferences.validation_result(impostor).ok
