@@ -138,6 +138,7 @@ def test_scene_is_set_up_for_faithful_colours(so, clean_scene):
     so.gaussians_to_object(sharp_gaussians(10), "a")
     assert scene.view_settings.view_transform == "Standard"
     assert scene.cycles.transparent_max_bounces == so.CYCLES_TRANSPARENT_BOUNCES
+    assert scene.cycles.min_transparent_bounces == so.CYCLES_TRANSPARENT_BOUNCES
     scene.cycles.transparent_max_bounces = 1000  # never lowered
     so.gaussians_to_object(sharp_gaussians(10), "b", setup_render=False)
     assert scene.cycles.transparent_max_bounces == 1000
