@@ -118,6 +118,13 @@ class SHARP_OT_from_image(SplatSettings, bpy.types.Operator):
     _job: Job | None = None
     _timer: Any = None
 
+    @classmethod
+    def poll(cls, context: bpy.types.Context) -> bool:
+        if context.mode != "OBJECT":
+            cls.poll_message_set("Switch to Object Mode to add a splat scene")
+            return False
+        return True
+
     # ---- entry points -------------------------------------------------------------------------
 
     def invoke(self, context: bpy.types.Context, event: bpy.types.Event) -> Result:

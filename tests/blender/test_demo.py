@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from sharp_addon import ply
@@ -30,3 +31,11 @@ def test_demo_converts_the_sample_photo_inside_blender(tmp_path):
     assert "extension installed" in result.stdout and "[1/1] sample_640x480.png" in result.stdout
     g = ply.read_ply(tmp_path / "out" / "sample_640x480.ply")
     assert len(g) == 2 * 256 * 256 and g.image_size == (640, 480)
+    assert "scene: 'sample_640x480' with 131,072 splats, camera 'sample_640x480 Camera'" in result.stdout
+    assert (tmp_path / "out" / "sample_640x480.blend").stat().st_size > 131_072 * 4 * 3
+    from PIL import Image
+
+    with Image.open(tmp_path / "out" / "sample_640x480_render.png") as render:
+        assert render.size == (320, 240)
+        pixels = np.asarray(render.convert("RGB"), dtype=np.float32)
+    assert pixels.std() > 5, "the render from the photo's camera shows the splats, not an empty frame"
