@@ -67,6 +67,17 @@ def _raise(exc: BaseException) -> None:
 
 
 @pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory) -> Path:
+    """A checkpoint file of the small test configuration (the parity kit's weight rule)."""
+    torch = pytest.importorskip("torch", reason="needs PyTorch, which this test environment does not have")
+    from tests.helpers import tiny_state_dict
+
+    path = tmp_path_factory.mktemp("ckpt") / "tiny.pt"
+    torch.save(tiny_state_dict(), path)
+    return path
+
+
+@pytest.fixture(scope="session")
 def bpy_session():
     """bpy with factory settings; on teardown every add-on class is unregistered again."""
     import bpy  # first: it puts Blender's own modules (addon_utils) on the path

@@ -20,16 +20,6 @@ pytestmark = pytest.mark.blender
 SAMPLE = ROOT / "tests" / "data" / "sample_640x480.png"
 
 
-@pytest.fixture(scope="module")
-def tiny_checkpoint(tmp_path_factory):
-    torch = pytest.importorskip("torch", reason="needs PyTorch, which this test environment does not have")
-    from tests.helpers import tiny_state_dict
-
-    path = tmp_path_factory.mktemp("ckpt") / "tiny.pt"
-    torch.save(tiny_state_dict(), path)
-    return path
-
-
 @pytest.fixture
 def prefs(addon, bpy_session):
     preferences = bpy_session.context.preferences.addons[ADDON_MODULE].preferences

@@ -67,16 +67,6 @@ def test_check_names_a_missing_checkpoint(tmp_path, capsys):
     assert f"Checkpoint not found: {tmp_path / 'sharp.pt'}" in capsys.readouterr().out
 
 
-@pytest.fixture(scope="module")
-def tiny_checkpoint(tmp_path_factory):
-    torch = pytest.importorskip("torch", reason="needs PyTorch, which this test environment does not have")
-    from tests.helpers import tiny_state_dict
-
-    path = tmp_path_factory.mktemp("ckpt") / "tiny.pt"
-    torch.save(tiny_state_dict(), path)
-    return path
-
-
 @pytest.mark.torch
 def test_predict_writes_one_sharp_ply_per_photo(tiny_checkpoint, tmp_path, capsys):
     from PIL import Image
