@@ -140,12 +140,18 @@ def test_from_image_honours_focal_length_and_checkpoint_override(addon, clean_sc
 
 
 @pytest.mark.torch
-@pytest.mark.parametrize("case", ["missing image", "corrupt image", "truncated checkpoint", "not a checkpoint"])
+@pytest.mark.parametrize("case", ["missing image", "corrupt image", "truncated checkpoint", "not a checkpoint",
+                                  "no GPU"])
 def test_from_image_errors_leave_blender_data_unchanged(addon, clean_scene, bpy_session, prefs, tiny_checkpoint,
                                                         tmp_path, case):
     bpy = bpy_session
-    image, checkpoint, message = SAMPLE, tiny_checkpoint, None
-    if case == "missing image":
+    image, checkpoint, message, device = SAMPLE, tiny_checkpoint, None, "AUTO"
+    if case == "no GPU":
+        torch = pytest.importorskip("torch")
+        if torch.cuda.is_available():
+            pytest.skip("this machine has a CUDA GPU")
+        device, message = "CUDA", "PyTorch sees no CUDA GPU"
+    elif case == "missing image":
         image, message = tmp_path / "gone.jpg", "Image not found"
     elif case == "corrupt image":
         image, message = tmp_path / "corrupt.jpg", "corrupt.jpg"
@@ -159,7 +165,7 @@ def test_from_image_errors_leave_blender_data_unchanged(addon, clean_scene, bpy_
     prefs.checkpoint_path = str(checkpoint)
     before = id_names(bpy)
     with pytest.raises(RuntimeError, match=message):
-        bpy.ops.sharp.from_image(filepath=str(image))
+        bpy.ops.sharp.from_image(filepath=str(image), device=device)
     assert id_names(bpy) == before and bpy.context.scene.camera is None
 
 
