@@ -84,6 +84,10 @@ def load_predictor(
 
     dev = resolve_device(device)
     dtype = resolve_precision(precision, dev)
+    if dev.type == "cpu":
+        from .model.allocator import keep_freed_memory
+
+        keep_freed_memory()
     t0 = time.perf_counter()
     mapped_file = not isinstance(checkpoint, Mapping)
     if isinstance(checkpoint, Mapping):
@@ -154,6 +158,7 @@ class Predictor:
         ``capture``, when given, receives the network's named intermediates (for parity checks).
         """
         torch = _torch()
+        from .model.allocator import release_freed_memory
         from .model.monitor import Monitor
 
         photo = load_photo(image, focal_px=focal_px, focal_35mm=focal_35mm)
@@ -165,6 +170,8 @@ class Predictor:
             if stage != last_stage[0]:
                 if last_stage[0] == "encoder":  # the two ViTs (2.4 GB of the 2.6) are done for this image
                     self.release_weights(VIT_PREFIX)
+                if self.device.type == "cpu":  # the next stage's buffers have other sizes: free the old holes
+                    release_freed_memory()
                 last_stage[0] = stage
             if cancel is not None and cancel():
                 raise Cancelled("SHARP run cancelled")
@@ -187,6 +194,8 @@ class Predictor:
             del composed
         finally:  # also when cancelled or failed: a kept model holds no weight pages between runs
             self.release_weights()
+            if self.device.type == "cpu":
+                release_freed_memory()
         if capture is not None:
             capture.update({"ndc_mean": arrays["means"], "ndc_scales": arrays["scales"],
                             "ndc_quaternions": arrays["quats"], "disparity_factor": np.float64(photo.focal_px / w)})
