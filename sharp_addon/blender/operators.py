@@ -149,9 +149,21 @@ class SHARP_OT_from_image(SplatSettings, bpy.types.Operator):
         job = Job(image=str(Path(bpy.path.abspath(self.filepath))), checkpoint=str(self._checkpoint(context)),
                   device=self.device.lower(), precision=self.precision.lower(),
                   focal_35mm=self.focal_length_35mm or None)
+        remembered = runner.recall(job)
+        if remembered is not None:  # the redo panel changed only how it is shown
+            return self._build_or_report(context, remembered, job)
         if bpy.app.background or not self.options.is_invoke:
             return self._run_blocking(context, job)
         return self._start_modal(context, job)
+
+    def _build_or_report(self, context: bpy.types.Context, gaussians: Any, job: Job) -> Result:
+        try:
+            self.build(context, gaussians, Path(job.image).stem)
+        except SharpError as e:
+            self.report({"ERROR"}, str(e))
+            return {"CANCELLED"}
+        runner.remember(job, gaussians)
+        return {"FINISHED"}
 
     def draw(self, context: bpy.types.Context) -> None:
         layout = self.layout
@@ -190,13 +202,12 @@ class SHARP_OT_from_image(SplatSettings, bpy.types.Operator):
     def _run_blocking(self, context: bpy.types.Context, job: Job) -> Result:
         try:
             gaussians = runner.worker().run(job)
-            self.build(context, gaussians, Path(job.image).stem)
         except SharpError as e:
             self.report({"ERROR"}, str(e))
             return {"CANCELLED"}
         finally:
             runner.finished_run(get_preferences(context).keep_loaded)
-        return {"FINISHED"}
+        return self._build_or_report(context, gaussians, job)
 
     # ---- interactive ---------------------------------------------------------------------------
 
@@ -233,12 +244,7 @@ class SHARP_OT_from_image(SplatSettings, bpy.types.Operator):
         if job.error is not None:
             self.report({"INFO"} if isinstance(job.error, Cancelled) else {"ERROR"}, str(job.error))
             return {"CANCELLED"}
-        try:
-            self.build(context, job.result, Path(job.image).stem)
-        except SharpError as e:
-            self.report({"ERROR"}, str(e))
-            return {"CANCELLED"}
-        return {"FINISHED"}
+        return self._build_or_report(context, job.result, job)
 
     def _status(self, context: bpy.types.Context, stage: str, fraction: float = 0.0) -> None:
         if context.workspace is not None:

@@ -140,6 +140,30 @@ def test_from_image_honours_focal_length_and_checkpoint_override(addon, clean_sc
 
 
 @pytest.mark.torch
+def test_redo_with_other_display_options_rebuilds_without_running_sharp_again(
+    addon, clean_scene, bpy_session, prefs, tiny_checkpoint, monkeypatch
+):
+    bpy = bpy_session
+    runner = importlib.import_module(ADDON_MODULE + ".blender.runner")
+    prefs.checkpoint_path = str(tiny_checkpoint)
+    assert bpy.ops.sharp.from_image(filepath=str(SAMPLE), focal_length_35mm=24.0) == {"FINISHED"}
+    first = bpy.context.active_object
+
+    def no_worker():
+        raise AssertionError("SHARP ran again for a display-only change")
+
+    monkeypatch.setattr(runner, "worker", no_worker)
+    bpy.ops.wm.read_homefile(use_factory_startup=True, use_empty=True)  # as undo would
+    assert bpy.ops.sharp.from_image(filepath=str(SAMPLE), focal_length_35mm=24.0, transparency="BLENDED",
+                                    create_camera=False) == {"FINISHED"}
+    assert bpy.data.materials["SHARP Splat"].surface_render_method == "BLENDED"
+    assert bpy.context.scene.camera is None
+    del first
+    with pytest.raises(RuntimeError, match="ran again"):  # another focal length is another result
+        bpy.ops.sharp.from_image(filepath=str(SAMPLE), focal_length_35mm=50.0)
+
+
+@pytest.mark.torch
 @pytest.mark.parametrize("case", ["missing image", "corrupt image", "truncated checkpoint", "not a checkpoint",
                                   "no GPU"])
 def test_from_image_errors_leave_blender_data_unchanged(addon, clean_scene, bpy_session, prefs, tiny_checkpoint,
@@ -197,7 +221,7 @@ class ModalDriver:
             _job=job, _timer=None, create_camera=True, transparency="DITHERED", setup_render=True,
             report=lambda kind, text: self.reports.append((kind, text)),
         )
-        for name in ("modal", "_finish", "_status", "build"):
+        for name in ("modal", "_finish", "_status", "build", "_build_or_report"):
             setattr(self.op, name, getattr(cls, name).__get__(self.op))
         self.context = bpy.context
 
