@@ -218,7 +218,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
            "--output", args.output]
     code = run(cmd, cwd=ROOT)
     if code == 0:
-        log(f"done: the splats are in {args.output}")
+        log(f"done: the splats (.ply), the scene (.blend) and its render (.png) are in {args.output}")
     return code
 
 
