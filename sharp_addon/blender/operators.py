@@ -69,21 +69,16 @@ class SplatSettings:
     )
 
     def build(self, context: bpy.types.Context, gaussians: Any, name: str) -> bpy.types.Object:
-        scene = context.scene
-        before = (scene.view_settings.view_transform, getattr(getattr(scene, "cycles", None),
-                                                              "transparent_max_bounces", None))
         obj = splat_object.gaussians_to_object(
             gaussians, name, collection=context.collection, create_camera=self.create_camera,
-            transparency=self.transparency, setup_render=self.setup_render,
+            transparency=self.transparency, setup_render=False,
         )
-        changed = []
-        if scene.view_settings.view_transform != before[0]:
-            changed.append("view transform Standard")
-        if before[1] is not None and scene.cycles.transparent_max_bounces != before[1]:
-            changed.append(f"Cycles transparent bounces {scene.cycles.transparent_max_bounces}")
+        scene = context.scene
+        assert scene is not None, "operators run in a scene"
+        changed = splat_object.setup_scene_for_splats(scene) if self.setup_render else []
         camera = " with its camera" if obj.parent and any(c.type == "CAMERA" for c in obj.parent.children) else ""
         self.report({"INFO"}, f"Added '{obj.name}'{camera}: {len(gaussians):,} splats"  # type: ignore[attr-defined]
-                    + (f" (set {', '.join(changed)})" if changed else ""))
+                    + (f" (set {'; '.join(changed)})" if changed else ""))
         return obj
 
     def draw_settings(self, layout: Any) -> None:
