@@ -53,6 +53,8 @@ class Input:
 INPUTS = (
     Input("Show as Points", "NodeSocketBool", False,
           "Fast display: one round point per splat instead of the exact Gaussian falloff"),
+    Input("Points in Viewport", "NodeSocketBool", False,
+          "Points in the viewport only; renders (F12) still draw the exact Gaussians"),
     Input("Splat Size", "NodeSocketFloat", 1.0, "Scale every Gaussian by this factor", 0.0, 100.0),
     Input("Opacity Threshold", "NodeSocketFloat", 1 / 255, "Hide splats less opaque than this", 0.0, 1.0,
           "FACTOR"),
@@ -251,8 +253,11 @@ def _build_node_group() -> Any:
     points = b.node("GeometryNodeSetMaterial", {"Geometry": join.outputs["Geometry"],
                                                 "Material": gin.outputs["Point Material"]})
 
+    viewport_points = both(gin.outputs["Points in Viewport"], b.node("GeometryNodeIsViewport").outputs[0])
+    use_points = b.node("FunctionNodeBooleanMath", {0: gin.outputs["Show as Points"], 1: viewport_points},
+                        operation="OR").outputs[0]
     switch = b.node("GeometryNodeSwitch", input_type="GEOMETRY")
-    b.feed(switch, "Switch", gin.outputs["Show as Points"])
+    b.feed(switch, "Switch", use_points)
     b.feed(switch, "False", splats.outputs["Instances"])
     b.feed(switch, "True", points.outputs["Geometry"])
     group.links.new(switch.outputs["Output"], gout.inputs["Geometry"])

@@ -93,6 +93,18 @@ def test_cycles_render_from_the_matched_camera_matches_the_gaussians(addon, clea
     assert got[overlap[1], overlap[0], 0] > 0.3 and got[overlap[1], overlap[0], 2] > 0.05
 
 
+def test_points_in_the_viewport_leave_the_render_exact(addon, clean_scene, bpy_session, tmp_path):
+    so = importlib.import_module(ADDON_MODULE + ".blender.splat_object")
+    g = known_scene()
+    obj = so.gaussians_to_object(g, "known")
+    exact = render(bpy_session, "CYCLES", tmp_path / "exact.exr", samples=1)
+    so.set_modifier_input(so.splat_modifier(obj), "Points in Viewport", True)
+    depsgraph = bpy_session.context.evaluated_depsgraph_get()
+    depsgraph.update()
+    assert not any(i.is_instance and i.object.type == "MESH" for i in depsgraph.object_instances)  # points
+    np.testing.assert_array_equal(render(bpy_session, "CYCLES", tmp_path / "same.exr", samples=1), exact)
+
+
 def test_cycles_blends_thousands_of_overlapping_splats_exactly_in_one_sample(addon, clean_scene, bpy_session,
                                                                            tmp_path):
     """A 2 m deep slab of 3000 splats (about 13 overlap at every pixel): no noise, no darkening.
