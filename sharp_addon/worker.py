@@ -32,7 +32,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
@@ -59,7 +59,7 @@ class WorkerCrashed(SharpError):
 
 @dataclass
 class Job:
-    """One photo to convert; ``events`` fills as the worker reports."""
+    """One photo to convert; stage, fraction and then result or error fill in as the worker reports."""
 
     image: str
     checkpoint: str
@@ -72,7 +72,6 @@ class Job:
     result: Gaussians | None = None
     error: SharpError | None = None
     out: Path | None = None
-    started: float = field(default_factory=time.monotonic)
     on_progress: Callable[[str, float], None] | None = None  # called for every progress event, in poll()
 
     @property
@@ -106,10 +105,8 @@ class InferenceWorker:
         if self.alive:
             assert self._process is not None
             return self._process
-        env = dict(os.environ)
-        env[ENV_PATH] = json.dumps([str(PACKAGE_DIR.parent), *[p for p in sys.path if p]])
+        env = _worker_env()
         env["PYTHONUNBUFFERED"] = "1"
-        env.pop("PYTHONPATH", None)  # the host's path list above is the whole story
         self._stderr = tempfile.TemporaryFile("w+", prefix="sharp-worker-stderr-")
         self._events = queue.Queue()
         popen_flags: dict[str, Any] = {}
@@ -225,10 +222,7 @@ class InferenceWorker:
                 job.error = WorkerCrashed(f"the SHARP worker's result could not be read ({e})")
             self._cleanup_job()
         elif kind == "error":
-            cls = getattr(errors, str(event.get("type")), None)
-            if not (isinstance(cls, type) and issubclass(cls, SharpError)):
-                cls = SharpError
-            job.error = cls(str(event.get("message")))
+            job.error = _error_from(event)
             self._cleanup_job()
 
     def _fail(self, job: Job) -> None:
@@ -264,6 +258,22 @@ def _python_executable() -> str:
     return exe
 
 
+def _worker_env() -> dict[str, str]:
+    """The host's environment plus its module path (the extension's wheels live on it)."""
+    env = dict(os.environ)
+    env[ENV_PATH] = json.dumps([str(PACKAGE_DIR.parent), *[p for p in sys.path if p]])
+    env.pop("PYTHONPATH", None)  # the host's path list above is the whole story
+    return env
+
+
+def _error_from(event: dict[str, Any]) -> SharpError:
+    """The worker's error event as the same SharpError subclass it raised."""
+    cls = getattr(errors, str(event.get("type")), None)
+    if not (isinstance(cls, type) and issubclass(cls, SharpError)):
+        cls = SharpError
+    return cls(str(event.get("message")))
+
+
 def _pump(stream: IO[str] | None, events: queue.Queue[dict[str, Any] | None]) -> None:
     """Reader thread: the worker's JSON lines into a queue; None when it exits. Never touches bpy."""
     assert stream is not None
@@ -277,9 +287,7 @@ def _pump(stream: IO[str] | None, events: queue.Queue[dict[str, Any] | None]) ->
 
 def check_checkpoint(checkpoint: str, python: str | None = None, timeout: float = 300.0) -> str:
     """``api.validate_checkpoint`` in a short-lived worker (the host never imports torch)."""
-    env = dict(os.environ)
-    env[ENV_PATH] = json.dumps([str(PACKAGE_DIR.parent), *[p for p in sys.path if p]])
-    env.pop("PYTHONPATH", None)
+    env = _worker_env()
     request = json.dumps({"cmd": "check", "job": 0, "checkpoint": checkpoint}) + "\n"
     try:
         done = subprocess.run([python or _python_executable(), "-c", BOOT], input=request, capture_output=True,
@@ -294,8 +302,7 @@ def check_checkpoint(checkpoint: str, python: str | None = None, timeout: float 
         if event.get("event") == "done":
             return str(event["message"])
         if event.get("event") == "error":
-            cls = getattr(errors, str(event.get("type")), None)
-            raise (cls if isinstance(cls, type) and issubclass(cls, SharpError) else SharpError)(event["message"])
+            raise _error_from(event)
     tail = " | ".join(done.stderr.strip().splitlines()[-3:])
     raise WorkerCrashed(f"the SHARP worker stopped while checking '{checkpoint}' (exit code {done.returncode}). "
                         f"{tail}")
