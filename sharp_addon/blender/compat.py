@@ -11,10 +11,6 @@ from typing import Any
 import bpy
 
 
-def version() -> tuple[int, int]:
-    return bpy.app.version[0], bpy.app.version[1]
-
-
 def enum_ids(struct: Any, prop: str) -> list[str]:
     """The identifiers an RNA enum property accepts in this Blender."""
     rna: Any = struct.bl_rna
@@ -73,7 +69,3 @@ def set_modifier_value(modifier: Any, identifier: str, value: Any) -> None:
     else:
         modifier[identifier] = value
 
-
-def get_modifier_value(modifier: Any, identifier: str) -> Any:
-    inputs = getattr(getattr(modifier, "properties", None), "inputs", None)
-    return getattr(inputs, identifier).value if inputs is not None else modifier[identifier]

@@ -102,10 +102,9 @@ def object_to_gaussians(obj: bpy.types.Object) -> G.Gaussians:
         raise GaussiansError(f"'{obj.name}' is not a splat object (it is a {obj.type.lower()})")
     attributes: Any = data.attributes
     n = len(data.vertices) if isinstance(data, bpy.types.Mesh) else len(data.points)
-    missing = [a for a in ("position", "scale", "rotation") if a not in attributes]
-    if missing or (splat_shading.COLOR_ATTRIBUTE not in attributes and "radiance:base" not in attributes):
-        raise GaussiansError(f"'{obj.name}' is not a splat object: it has no "
-                             f"{', '.join(missing) or 'sharp_color or radiance:base'} attribute")
+    missing = _missing_attributes(attributes)
+    if missing:
+        raise GaussiansError(f"'{obj.name}' is not a splat object: it has no {missing} attribute")
     color_space = str(data.get(COLOR_SPACE, "srgb"))
     if splat_shading.COLOR_ATTRIBUTE in attributes:
         rgba = _read(attributes, splat_shading.COLOR_ATTRIBUTE, n, 4)
@@ -138,9 +137,17 @@ def is_splat_object(obj: bpy.types.Object | None) -> bool:
     """Has the attributes ``object_to_gaussians`` needs (cheap enough for a poll)."""
     if obj is None or not isinstance(obj.data, (bpy.types.Mesh, bpy.types.PointCloud)):
         return False
-    names = obj.data.attributes
-    return all(a in names for a in ("position", "scale", "rotation")) and (
-        splat_shading.COLOR_ATTRIBUTE in names or "radiance:base" in names)
+    return _missing_attributes(obj.data.attributes) is None
+
+
+def _missing_attributes(attributes: Any) -> str | None:
+    """Which attributes a splat object lacks, as words for a message; None when it has them all."""
+    missing = [a for a in ("position", "scale", "rotation") if a not in attributes]
+    if missing:
+        return ", ".join(missing)
+    if splat_shading.COLOR_ATTRIBUTE not in attributes and "radiance:base" not in attributes:
+        return f"{splat_shading.COLOR_ATTRIBUTE} or radiance:base"
+    return None
 
 
 def splat_modifier(obj: bpy.types.Object) -> Any:
@@ -157,14 +164,6 @@ def set_modifier_input(modifier: bpy.types.NodesModifier, name: str, value: Any)
                 and i.name == name)
     compat.set_modifier_value(modifier, item.identifier, value)
     modifier.id_data.update_tag()
-
-
-def get_modifier_input(modifier: bpy.types.NodesModifier, name: str) -> Any:
-    group = modifier.node_group
-    assert group is not None
-    item = next(i for i in group.interface.items_tree if i.item_type == "SOCKET" and i.in_out == "INPUT"
-                and i.name == name)
-    return compat.get_modifier_value(modifier, item.identifier)
 
 
 def setup_scene_for_splats(scene: bpy.types.Scene) -> list[str]:
@@ -218,8 +217,7 @@ def _new_splat_data(g: G.Gaussians, name: str) -> bpy.types.Mesh | bpy.types.Poi
     data: bpy.types.Mesh | bpy.types.PointCloud
     if compat.can_size_pointclouds():
         data = bpy.data.pointclouds.new(name)
-        if n:
-            data.resize(n)
+        data.resize(n)  # n > 0: gaussians_to_object refuses empty sets
     else:
         data = bpy.data.meshes.new(name)
         data.vertices.add(n)
@@ -243,7 +241,7 @@ def _fill_attributes(data: bpy.types.Mesh | bpy.types.PointCloud, g: G.Gaussians
            np.concatenate([g.colors, g.opacities[:, None]], axis=1))
     _write(attributes, splat_shading.LOD_ATTRIBUTE, "FLOAT", G.lod_keys(len(g)))
     if g.layers is not None:
-        _write(attributes, splat_shading.LAYER_ATTRIBUTE, "INT8", g.layers.astype(np.int32))
+        _write(attributes, splat_shading.LAYER_ATTRIBUTE, "INT8", g.layers)
     if g.focal_px is not None:
         data[FOCAL_PX] = float(g.focal_px)
     if g.image_size is not None:
@@ -289,10 +287,8 @@ def _new_camera(g: G.Gaussians, name: str) -> bpy.types.Object:
     camera.sensor_fit = "HORIZONTAL"
     camera.sensor_width = SENSOR_WIDTH_MM
     camera.lens = g.focal_px * SENSOR_WIDTH_MM / width
-    depth = g.means[:, 2] if len(g) else np.ones(1, np.float32)
     camera.clip_start = 0.01
-    camera.clip_end = max(100.0, 2.0 * float(depth.max()))
-    camera["sharp_focal_px"] = float(g.focal_px)
+    camera.clip_end = max(100.0, 2.0 * float(g.means[:, 2].max()))
     obj = bpy.data.objects.new(name, camera)
     obj.rotation_euler = CAMERA_IN_FRAME_ROTATION
     return obj

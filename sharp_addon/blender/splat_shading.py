@@ -17,6 +17,7 @@ The node group reads the attribute names of Blender 5.3's native splats (``posit
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -92,17 +93,17 @@ def ensure_splat_node_group() -> Any:
 
 def ensure_materials() -> tuple[bpy.types.Material, bpy.types.Material]:
     """The file's (splat, point) materials of this version, made on first use."""
-    splat = _stamped(bpy.data.materials, SPLAT_MATERIAL_NAME)
-    if splat is None:
-        splat = bpy.data.materials.new(SPLAT_MATERIAL_NAME)
-        _build_splat_material(splat)
-        _stamp(splat, SPLAT_MATERIAL_NAME)
-    points = _stamped(bpy.data.materials, POINT_MATERIAL_NAME)
-    if points is None:
-        points = bpy.data.materials.new(POINT_MATERIAL_NAME)
-        _build_point_material(points)
-        _stamp(points, POINT_MATERIAL_NAME)
-    return splat, points
+    return (_ensure_material(SPLAT_MATERIAL_NAME, _build_splat_material),
+            _ensure_material(POINT_MATERIAL_NAME, _build_point_material))
+
+
+def _ensure_material(name: str, build: Callable[[bpy.types.Material], None]) -> bpy.types.Material:
+    material = _stamped(bpy.data.materials, name)
+    if material is None:
+        material = bpy.data.materials.new(name)
+        build(material)
+        _stamp(material, name)
+    return material
 
 
 def set_transparency(material: bpy.types.Material, method: str) -> None:
@@ -276,6 +277,13 @@ def _new_material_tree(material: bpy.types.Material) -> tuple[_Builder, Any]:
     return b, b.node("ShaderNodeOutputMaterial")
 
 
+def _gaussian_alpha(b: _Builder, opacity: Any, m2_unit: Any, backfacing: Any) -> Any:
+    """min(0.99, o exp(-k^2 m2_unit / 2)) on front faces, 0 on back faces (each splat counts once)."""
+    falloff = b.math("EXPONENT", b.math("MULTIPLY", b.math("MULTIPLY", m2_unit, b.extent_squared(opacity)), -0.5))
+    front = b.math("SUBTRACT", 1.0, backfacing)
+    return b.math("MULTIPLY", b.math("MINIMUM", b.math("MULTIPLY", opacity, falloff), MAX_ALPHA), front)
+
+
 def _finish(b: _Builder, output: Any, color: Any, alpha: Any) -> None:
     """Straight-alpha 'over': emission of the linear colour mixed with transparency by alpha."""
     emission = b.node("ShaderNodeEmission", {"Color": color, "Strength": 1.0})
@@ -296,12 +304,9 @@ def _build_splat_material(material: bpy.types.Material) -> None:
     direction = b.vmath("NORMALIZE", to_object.outputs["Vector"])
     along = b.vmath("DOT_PRODUCT", local, direction)
     m2_unit = b.math("SUBTRACT", b.vmath("DOT_PRODUCT", local, local), b.math("MULTIPLY", along, along))
-    k2 = b.extent_squared(opacity)
-    falloff = b.math("EXPONENT", b.math("MULTIPLY", b.math("MULTIPLY", m2_unit, k2), -0.5))
-    alpha = b.math("MINIMUM", b.math("MULTIPLY", opacity, falloff), MAX_ALPHA)
+    alpha = _gaussian_alpha(b, opacity, m2_unit, geometry.outputs["Backfacing"])
     inside = b.math("LESS_THAN", m2_unit, 1.0)  # the ray passes within the extent
-    front = b.math("SUBTRACT", 1.0, geometry.outputs["Backfacing"])
-    _finish(b, output, attribute.outputs["Color"], b.math("MULTIPLY", alpha, b.math("MULTIPLY", inside, front)))
+    _finish(b, output, attribute.outputs["Color"], b.math("MULTIPLY", alpha, inside))
 
 
 def _build_point_material(material: bpy.types.Material) -> None:
@@ -312,8 +317,5 @@ def _build_point_material(material: bpy.types.Material) -> None:
     facing = b.vmath("DOT_PRODUCT", geometry.outputs["Normal"], geometry.outputs["Incoming"])
     # a sphere point at impact parameter b = r sqrt(1 - (N.I)^2), r = k sigma: m^2 = k^2 (1 - (N.I)^2)
     m2_unit = b.math("SUBTRACT", 1.0, b.math("MULTIPLY", facing, facing))
-    opacity = attribute.outputs["Alpha"]
-    falloff = b.math("EXPONENT", b.math("MULTIPLY", b.math("MULTIPLY", m2_unit, b.extent_squared(opacity)), -0.5))
-    front = b.math("SUBTRACT", 1.0, geometry.outputs["Backfacing"])
-    alpha = b.math("MULTIPLY", b.math("MINIMUM", b.math("MULTIPLY", opacity, falloff), MAX_ALPHA), front)
+    alpha = _gaussian_alpha(b, attribute.outputs["Alpha"], m2_unit, geometry.outputs["Backfacing"])
     _finish(b, output, attribute.outputs["Color"], alpha)
