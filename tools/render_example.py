@@ -79,7 +79,7 @@ def procedural_scene(seed: int = 0) -> G.Gaussians:
                        image_size=(W, H))
 
 
-def render(scene, path: Path, samples: int) -> float:
+def render(scene, path: Path) -> float:
     import bpy
 
     scene.render.filepath = str(path)
@@ -132,13 +132,13 @@ def main() -> int:
     scene.render.image_settings.file_format = "PNG"
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    seconds = render(scene, out / f"{name}_matched_camera.png", args.samples)
+    seconds = render(scene, out / f"{name}_matched_camera.png")
     print(f"matched camera: {out / f'{name}_matched_camera.png'} ({seconds:.1f} s)", flush=True)
     # the same scene from 0.8 m to the right, turned 12 degrees back towards it: it is 3D
     camera = scene.camera
     camera.location.x += 0.8
     camera.rotation_euler.y -= math.radians(12)  # the camera's frame is OpenCV-flipped: -y turns left
-    seconds = render(scene, out / f"{name}_moved_camera.png", args.samples)
+    seconds = render(scene, out / f"{name}_moved_camera.png")
     print(f"moved camera: {out / f'{name}_moved_camera.png'} ({seconds:.1f} s)", flush=True)
     return 0
 
