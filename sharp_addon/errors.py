@@ -3,26 +3,50 @@
 No bpy. Every error a user can act on is a ``SharpError``; its message is meant to be shown
 as is (Blender report, stderr), so it states what was expected and what was found.
 Operators and the command line catch ``SharpError`` only; anything else is a bug.
+
+Two rules keep the family usable end to end:
+
+- every class is built from its message alone (``cls(message, path=...)``), so an error that
+  crosses a process boundary (the inference worker) comes back as the same class with the
+  same message (``to_event`` / ``from_event``);
+- a message about a file or an object names it one way: ``ImageError.about(path, "problem")``
+  gives ``image '<path>': problem`` (the subject word comes from the class).
 """
 
 from __future__ import annotations
+
+import os
+import sys
+from typing import Any, ClassVar, TypeVar
+
+E = TypeVar("E", bound="SharpError")
 
 
 class SharpError(Exception):
     """A problem the user can fix (bad input, missing file or dependency)."""
 
+    subject: ClassVar[str] = "file"  # what ``about`` calls the thing it names
+
+    def __init__(self, message: str, *, path: str | os.PathLike[str] | None = None) -> None:
+        super().__init__(message)
+        self.path = None if path is None else os.fspath(path)
+
+    @classmethod
+    def about(cls: type[E], path: str | os.PathLike[str], problem: str, *, subject: str | None = None) -> E:
+        """The error for ``problem`` with the file (or object) ``path``: "<subject> '<path>': <problem>"."""
+        return cls(f"{subject or cls.subject} '{os.fspath(path)}': {problem}", path=path)
+
 
 class GaussiansError(SharpError, ValueError):
     """Gaussian data that breaks the container's contract (shape, dtype, NaN/Inf, range)."""
 
+    subject = "object"
+
 
 class PLYError(SharpError):
-    """A PLY file that cannot be read as Gaussian splats; the message names the file."""
+    """A PLY file that cannot be read or written as Gaussian splats; the message names the file."""
 
-    def __init__(self, source: str, problem: str) -> None:
-        super().__init__(f"PLY file '{source}': {problem}")
-        self.source = source
-        self.problem = problem
+    subject = "PLY file"
 
 
 class DependencyError(SharpError):
@@ -32,9 +56,19 @@ class DependencyError(SharpError):
 class CheckpointError(SharpError):
     """A file that is not a usable SHARP checkpoint; the message names it and says what is wrong."""
 
+    subject = "checkpoint"
+
 
 class ImageError(SharpError):
     """An image that cannot be read or used; the message names the file."""
+
+    subject = "image"
+
+
+class OutputError(SharpError):
+    """A place where a result cannot be written (missing folder, a file in the way, no permission)."""
+
+    subject = "output"
 
 
 class Cancelled(SharpError):
@@ -43,3 +77,36 @@ class Cancelled(SharpError):
 
 class OutOfMemory(SharpError):
     """The device ran out of memory; the message says what to try instead."""
+
+
+class WorkerCrashed(SharpError):
+    """The worker process died or went silent without answering (killed, out of memory, a native crash)."""
+
+
+class ProtocolError(SharpError):
+    """A worker or host sent something the other side does not understand (a bug or a version mix)."""
+
+
+# ---- across a process boundary ----------------------------------------------------------------------
+
+
+def to_event(error: SharpError) -> dict[str, Any]:
+    """The fields of an ``error`` event that rebuild ``error`` on the other side."""
+    return {"type": type(error).__name__, "message": str(error), "path": error.path}
+
+
+def from_event(event: dict[str, Any]) -> SharpError:
+    """The error an ``error`` event describes, as the same class (``SharpError`` for unknown names)."""
+    cls = getattr(sys.modules[__name__], str(event.get("type")), None)
+    if not (isinstance(cls, type) and issubclass(cls, SharpError)):
+        cls = SharpError
+    path = event.get("path")
+    return cls(str(event.get("message", "")), path=None if path is None else str(path))
+
+
+def family() -> list[type[SharpError]]:
+    """Every class of the family, ``SharpError`` first (for tests and documentation)."""
+    found: list[type[SharpError]] = [SharpError]
+    for cls in found:
+        found += [sub for sub in cls.__subclasses__() if sub not in found and sub.__module__ == __name__]
+    return found

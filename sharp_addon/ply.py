@@ -97,11 +97,11 @@ def read_ply(path: str | os.PathLike[str]) -> Gaussians:
     try:
         data = np.fromfile(path, dtype=np.uint8)  # one read into numpy's memory, no bytes copy
     except FileNotFoundError:
-        raise PLYError(str(path), "no such file") from None
+        raise PLYError.about(str(path), "no such file") from None
     except IsADirectoryError:
-        raise PLYError(str(path), "is a folder, not a file") from None
+        raise PLYError.about(str(path), "is a folder, not a file") from None
     except OSError as e:
-        raise PLYError(str(path), f"cannot be read ({e.strerror or e})") from None
+        raise PLYError.about(str(path), f"cannot be read ({e.strerror or e})") from None
     return decode(data, source=str(path))
 
 
@@ -113,36 +113,36 @@ def decode(data: bytes | np.ndarray, source: str = "<bytes>") -> Gaussians:
     header = parse_header(data, source)
     elements = _read_elements(data, header, source)
     if "vertex" not in elements:
-        raise PLYError(source, "has no 'vertex' element")
+        raise PLYError.about(source, "has no 'vertex' element")
     vertex = elements["vertex"]
     if len(vertex) == 0:
-        raise PLYError(source, "has 0 vertices")
+        raise PLYError.about(source, "has 0 vertices")
     names = vertex.dtype.names or ()
     missing = [p for p in REQUIRED if p not in names]
     if missing:
-        raise PLYError(source, f"lacks the splat properties {', '.join(missing)} (has: {', '.join(names)})")
+        raise PLYError.about(source, f"lacks the splat properties {', '.join(missing)} (has: {', '.join(names)})")
     meta = _sharp_metadata(elements, source)
     try:
         return _gaussians_from_vertex(vertex, meta, source)
     except GaussiansError as e:
-        raise PLYError(source, str(e)) from None
+        raise PLYError.about(source, str(e)) from None
 
 
 def parse_header(data: bytes | np.ndarray, source: str = "<bytes>") -> Header:
     """The header of a PLY file; list properties and unknown types raise ``PLYError``."""
     head = bytes(data[:_MAX_HEADER])
     if not head.startswith(b"ply"):
-        raise PLYError(source, "is not a PLY file (it does not start with 'ply')")
+        raise PLYError.about(source, "is not a PLY file (it does not start with 'ply')")
     m = re.search(rb"(?m)^end_header[ \t]*\r?\n", head)
     if m is None:
-        raise PLYError(source, "has no 'end_header' line (not a PLY file, or a truncated header)")
+        raise PLYError.about(source, "has no 'end_header' line (not a PLY file, or a truncated header)")
     try:
         text = head[: m.start()].decode("ascii")
     except UnicodeDecodeError:
-        raise PLYError(source, "has a header that is not ASCII text") from None
+        raise PLYError.about(source, "has a header that is not ASCII text") from None
     lines = text.splitlines()
     if lines[0].strip() != "ply":
-        raise PLYError(source, "is not a PLY file (first line is not 'ply')")
+        raise PLYError.about(source, "is not a PLY file (first line is not 'ply')")
     fmt = None
     elements: list[Element] = []
     for number, line in enumerate(lines[1:], start=2):
@@ -151,21 +151,21 @@ def parse_header(data: bytes | np.ndarray, source: str = "<bytes>") -> Header:
             continue
         if parts[0] == "format" and len(parts) == 3:
             if parts[1] not in _FORMATS:
-                raise PLYError(source, f"has unsupported format '{parts[1]}' (line {number})")
+                raise PLYError.about(source, f"has unsupported format '{parts[1]}' (line {number})")
             fmt = parts[1]
         elif parts[0] == "element" and len(parts) == 3 and parts[2].isdigit():
             elements.append(Element(parts[1], int(parts[2]), []))
         elif parts[0] == "property" and len(parts) >= 3 and elements:
             if parts[1] == "list":
-                raise PLYError(source, f"has a list property '{parts[-1]}' in element '{elements[-1].name}'; "
+                raise PLYError.about(source, f"has a list property '{parts[-1]}' in element '{elements[-1].name}'; "
                                "splat files hold scalar properties only")
             if len(parts) != 3 or parts[1] not in _TYPES:
-                raise PLYError(source, f"has a property of unsupported type: '{line.strip()}' (line {number})")
+                raise PLYError.about(source, f"has a property of unsupported type: '{line.strip()}' (line {number})")
             elements[-1].properties.append((parts[2], _TYPES[parts[1]]))
         else:
-            raise PLYError(source, f"has a malformed header line {number}: '{line.strip()}'")
+            raise PLYError.about(source, f"has a malformed header line {number}: '{line.strip()}'")
     if fmt is None:
-        raise PLYError(source, "has no 'format' line in its header")
+        raise PLYError.about(source, "has no 'format' line in its header")
     return Header(fmt, elements, m.end())
 
 
@@ -180,12 +180,12 @@ def _read_elements(data: bytes | np.ndarray, header: Header, source: str) -> dic
         dtype = np.dtype([(name, order + t) for name, t in el.properties])
         end = offset + dtype.itemsize * el.count
         if end > len(data):
-            raise PLYError(source, f"is truncated: element '{el.name}' needs {end - header.size} bytes after "
+            raise PLYError.about(source, f"is truncated: element '{el.name}' needs {end - header.size} bytes after "
                            f"the header, the file has {len(data) - header.size}")
         out[el.name] = np.frombuffer(data, dtype=dtype, count=el.count, offset=offset)
         offset = end
     if offset != len(data):
-        raise PLYError(source, f"has {len(data) - offset} bytes more than its header describes "
+        raise PLYError.about(source, f"has {len(data) - offset} bytes more than its header describes "
                        "(header and data disagree)")
     return out
 
@@ -194,10 +194,10 @@ def _read_ascii(body: bytes, header: Header, source: str) -> dict[str, np.ndarra
     try:
         values = np.array(body.split(), dtype=np.float64)
     except ValueError:
-        raise PLYError(source, "has ASCII data that are not all numbers") from None
+        raise PLYError.about(source, "has ASCII data that are not all numbers") from None
     need = sum(el.count * len(el.properties) for el in header.elements)
     if values.size != need:
-        raise PLYError(source, f"has {values.size} ASCII values, its header describes {need} "
+        raise PLYError.about(source, f"has {values.size} ASCII values, its header describes {need} "
                        "(truncated, or header and data disagree)")
     out: dict[str, np.ndarray] = {}
     offset = 0
@@ -261,7 +261,7 @@ def _columns(vertex: np.ndarray, groups: dict[str, tuple[list[str], Activation |
         loaded = {k: load(names, act) for k, (names, act) in groups.items()}
     bad = [item for _, problems in loaded.values() for item in problems]
     if bad:
-        raise PLYError(source, f"has NaN/Inf values in {len(bad)} properties: {', '.join(bad[:6])}")
+        raise PLYError.about(source, f"has NaN/Inf values in {len(bad)} properties: {', '.join(bad[:6])}")
     return {k: values for k, (values, _) in loaded.items()}
 
 
@@ -270,7 +270,7 @@ def _gaussians_from_vertex(vertex: np.ndarray, meta: dict, source: str) -> Gauss
     if rest:
         k, extra = divmod(len(rest), 3)
         if extra or k not in SH_REST_COUNTS or rest != [f"f_rest_{i}" for i in range(len(rest))]:
-            raise PLYError(source, f"has {len(rest)} f_rest_* properties; SH degree 1, 2 or 3 needs "
+            raise PLYError.about(source, f"has {len(rest)} f_rest_* properties; SH degree 1, 2 or 3 needs "
                            "f_rest_0 .. f_rest_8, _23 or _44")
     color_space = meta.get("color_space", "srgb")
 
@@ -310,24 +310,24 @@ def _sharp_metadata(elements: dict[str, np.ndarray], source: str) -> dict:
         if el is None:
             return None
         if len(el) != count or not el.dtype.names:
-            raise PLYError(source, f"has an '{name}' element of {len(el)} values; ml-sharp writes {count}")
+            raise PLYError.about(source, f"has an '{name}' element of {len(el)} values; ml-sharp writes {count}")
         return np.asarray(el[el.dtype.names[0]])
 
     intrinsic = values("intrinsic", 9)
     if intrinsic is not None:
         if not (np.isfinite(intrinsic).all() and intrinsic[0] > 0):
-            raise PLYError(source, f"has an invalid 'intrinsic' element {intrinsic.tolist()}")
+            raise PLYError.about(source, f"has an invalid 'intrinsic' element {intrinsic.tolist()}")
         meta["focal_px"] = float(intrinsic[0])
     size = values("image_size", 2)
     if size is not None:
         if not (np.isfinite(size).all() and (size > 0).all() and (size == np.round(size)).all()):
-            raise PLYError(source, f"has an invalid 'image_size' element {size.tolist()}")
+            raise PLYError.about(source, f"has an invalid 'image_size' element {size.tolist()}")
         meta["image_size"] = (int(size[0]), int(size[1]))
     space = values("color_space", 1)
     if space is not None:
         code = int(space[0])
         if code not in COLOR_SPACE_CODES:
-            raise PLYError(source, f"has an unknown color_space code {code} (0 = sRGB, 1 = linear)")
+            raise PLYError.about(source, f"has an unknown color_space code {code} (0 = sRGB, 1 = linear)")
         meta["color_space"] = COLOR_SPACE_CODES[code]
     return meta
 
@@ -410,11 +410,11 @@ def write_ply(g: Gaussians, path: str | os.PathLike[str], layout: Layout = "shar
     parts = _encode_parts(g, layout)
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
-        raise PLYError(str(path), f"cannot be written: folder '{folder}' does not exist")
+        raise PLYError.about(str(path), f"cannot be written: folder '{folder}' does not exist")
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
     except OSError as e:
-        raise PLYError(str(path), f"cannot be written ({e.strerror or e})") from None
+        raise PLYError.about(str(path), f"cannot be written ({e.strerror or e})") from None
     try:
         with os.fdopen(fd, "wb") as fh:
             for part in parts:
@@ -422,5 +422,5 @@ def write_ply(g: Gaussians, path: str | os.PathLike[str], layout: Layout = "shar
         os.replace(tmp, path)
     except OSError as e:
         Path(tmp).unlink(missing_ok=True)
-        raise PLYError(str(path), f"cannot be written ({e.strerror or e})") from None
+        raise PLYError.about(str(path), f"cannot be written ({e.strerror or e})") from None
     return path
