@@ -1,7 +1,9 @@
 """Our implementation as the parity kit's candidate: ``check_parity.py tests.parity_candidate:candidate``.
 
-``candidate(state_dict, image_uint8_HxWx3, f_px) -> dict`` of full tensors named as in
-``../shared/parity/parity_common.py``; fp32 on the CPU, with every intermediate the kit knows.
+``candidate(state_dict, image_uint8_HxWx3, f_px) -> dict`` of full tensors named as in the parity
+kit's ``parity_common.py``; fp32 on the CPU, with every intermediate the kit knows. The network's
+intermediates come from a capturing ``Monitor`` passed to ``Predictor.network_output``, the
+pipeline step before unprojection.
 """
 
 from __future__ import annotations
@@ -12,14 +14,22 @@ import numpy as np
 
 from sharp_addon import ply
 from sharp_addon.api import load_predictor
+from sharp_addon.gaussians import unproject
+from sharp_addon.image import load_photo
+from sharp_addon.model.monitor import Monitor
 
 
 def candidate(state_dict, image, f_px) -> dict:
     predictor = load_predictor(state_dict, device="cpu", precision=os.environ.get("SHARP_PARITY_PRECISION", "fp32"))
     state_dict.clear()  # the network holds what it needs; the caller keeps no other reference
     captured: dict = {}
-    g = predictor.predict(image, focal_px=f_px, capture=captured)
+    photo = load_photo(image, focal_px=f_px)
+    normalised = predictor.network_output(photo, Monitor(capture=captured))
+    g = unproject(**normalised, focal_px=photo.focal_px, size_wh=photo.size_wh,
+                  layer_count=predictor.model.cfg.depth_layers)
     out = {k: np.asarray(v) for k, v in captured.items()}
+    out.update(ndc_mean=normalised["means"], ndc_scales=normalised["scales"], ndc_quaternions=normalised["quats"],
+               disparity_factor=np.float64(photo.focal_px / photo.size_wh[0]))
     out.update(mean=g.means, scales=g.scales, quaternions=g.quats, colors=g.colors, opacities=g.opacities)
     out["ply_bytes"] = np.frombuffer(ply.encode(g, "sharp"), dtype=np.uint8)
     return out

@@ -12,10 +12,13 @@ import ctypes
 import mmap
 import os
 import pickle
+import re
 import sys
-import zipfile
+import time
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -27,23 +30,39 @@ SHOW = 5  # keys listed per kind of problem
 
 
 def read_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
-    """The state dict in a checkpoint file, memory-mapped on the CPU."""
+    """The state dict in a checkpoint file, memory-mapped on the CPU, read by torch's safe loader.
+
+    The safe loader (``weights_only=True``) accepts tensors and plain containers only: a file that
+    holds other Python objects is refused for safety, never loaded the unsafe way.
+    """
     path = Path(path).expanduser()
     if not path.exists():
-        raise CheckpointError(f"checkpoint '{path}': no such file")
+        raise CheckpointError.about(path, "no such file")
     if not path.is_file():
-        raise CheckpointError(f"checkpoint '{path}': is not a file")
+        raise CheckpointError.about(path, "is a folder, not a checkpoint file" if path.is_dir() else "is not a file")
     try:
         data = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-    except (RuntimeError, pickle.UnpicklingError, EOFError, zipfile.BadZipFile, ValueError, OSError) as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise CheckpointError(f"checkpoint '{path}': not a readable PyTorch checkpoint, or truncated "
-                              f"({first[:200]})") from None
+    except pickle.UnpicklingError as e:
+        if "weights only load failed" not in str(e).lower():
+            raise _unreadable(path, e) from None
+        found = re.search(r"GLOBAL (\S+)", str(e))
+        what = f" ({found.group(1)})" if found else ""
+        raise CheckpointError.about(
+            path, f"is not a plain weights file: it holds Python objects{what} besides tensors, and such a "
+            "file is not loaded, for safety (loading it could run code)") from None
+    except Exception as e:  # torch.load fails in many ways on a broken file (zip, pickle, storage errors)
+        raise _unreadable(path, e) from None
     if isinstance(data, Mapping) and "state_dict" in data and isinstance(data["state_dict"], Mapping):
         data = data["state_dict"]
     if not isinstance(data, Mapping) or not all(isinstance(v, torch.Tensor) for v in data.values()):
-        raise CheckpointError(f"checkpoint '{path}': holds {type(data).__name__}, not a state dict of tensors")
+        raise CheckpointError.about(path, f"holds {type(data).__name__}, not a state dict of tensors")
     return dict(data)
+
+
+def _unreadable(path: Path, error: BaseException) -> CheckpointError:
+    text = str(error).strip()
+    first = (text.splitlines()[0] if text else type(error).__name__)[:200]
+    return CheckpointError.about(path, f"not a readable PyTorch checkpoint, or truncated ({first})")
 
 
 def meta_network(cfg: SharpConfig) -> SharpPredictor:
@@ -63,8 +82,8 @@ def check_state_dict(state_dict: Mapping[str, torch.Tensor], source: str) -> Sha
     try:
         cfg = SharpConfig.from_shapes(shapes)
     except (KeyError, ValueError, IndexError) as e:
-        raise CheckpointError(f"checkpoint '{source}': not a SHARP checkpoint ({len(shapes)} tensors; "
-                              f"lacks or mis-shapes {e})") from None
+        raise CheckpointError.about(source, f"not a SHARP checkpoint ({len(shapes)} tensors; lacks or "
+                                    f"mis-shapes {e})") from None
     model = meta_network(cfg)
     want = {k: tuple(v.shape) for k, v in model.state_dict().items()}
     missing = [k for k in want if k not in shapes]
@@ -76,12 +95,11 @@ def check_state_dict(state_dict: Mapping[str, torch.Tensor], source: str) -> Sha
             more = f", ... ({len(items) - SHOW} more)" if len(items) > SHOW else ""
             problems.append(f"{len(items)} {label}: {', '.join(items[:SHOW])}{more}")
     if problems:
-        raise CheckpointError(f"checkpoint '{source}': does not match the SHARP network "
-                              f"({len(want)} tensors expected): " + "; ".join(problems))
+        raise CheckpointError.about(source, f"does not match the SHARP network ({len(want)} tensors expected): "
+                                    + "; ".join(problems))
     bad = [k for k, v in state_dict.items() if not v.is_floating_point()]
     if bad:
-        raise CheckpointError(f"checkpoint '{source}': {len(bad)} tensors are not floating point: "
-                              f"{', '.join(bad[:SHOW])}")
+        raise CheckpointError.about(source, f"{len(bad)} tensors are not floating point: {', '.join(bad[:SHOW])}")
     return model
 
 
@@ -107,8 +125,8 @@ def build_predictor(
     model.load_state_dict(tensors, strict=True, assign=True)
     non_finite = [k for k, v in tensors.items() if v.device.type != "meta" and not bool(torch.isfinite(v).all())]
     if non_finite:
-        raise CheckpointError(f"checkpoint '{source}': {len(non_finite)} tensors hold NaN or Inf values: "
-                              f"{', '.join(non_finite[:SHOW])}")
+        raise CheckpointError.about(source, f"{len(non_finite)} tensors hold NaN or Inf values: "
+                                    f"{', '.join(non_finite[:SHOW])}")
     return model.eval().requires_grad_(False)
 
 
@@ -129,3 +147,38 @@ def release_pages(tensors: Iterable[torch.Tensor]) -> None:
         first, last = -(-start // page) * page, (start + t.numel() * t.element_size()) // page * page
         if last > first:
             libc.madvise(ctypes.c_void_p(first), ctypes.c_size_t(last - first), mmap.MADV_DONTNEED)
+
+
+@dataclass
+class LoadedNetwork:
+    """A ready network and where its weights live."""
+
+    model: SharpPredictor
+    source: str  # the file, or "<state dict>"
+    seconds: float  # time to load
+    mapped: dict[str, torch.Tensor]  # parameters still backed by the file mapping (float32 on the CPU)
+
+
+def load_network(
+    checkpoint: str | os.PathLike[str] | Mapping[str, Any], device: torch.device, dtype: torch.dtype
+) -> LoadedNetwork:
+    """The network of a checkpoint file (memory-mapped) or of an already loaded state dict.
+
+    Weights used in place from a file mapping are listed in ``mapped``: their resident pages can go
+    back to the page cache whenever a stage is done with them (``release_pages``), and they are
+    released once here, so a fresh network holds none.
+    """
+    t0 = time.perf_counter()
+    from_file = not isinstance(checkpoint, Mapping)
+    if isinstance(checkpoint, Mapping):
+        state_dict, source = {k: torch.as_tensor(v) for k, v in checkpoint.items()}, "<state dict>"
+    else:
+        state_dict, source = read_state_dict(checkpoint), str(checkpoint)
+    model = build_predictor(state_dict, source, device, dtype, mapped=from_file)
+    mapped = {} if not from_file else {
+        name: p for name, p in model.named_parameters()
+        if name in state_dict and p.device.type == "cpu" and p.data_ptr() == state_dict[name].data_ptr()
+    }
+    del state_dict
+    release_pages(mapped.values())
+    return LoadedNetwork(model, source, time.perf_counter() - t0, mapped)

@@ -51,7 +51,7 @@ def error_of(checkpoint):
 
 def test_missing_and_wrong_files(tmp_path, tiny_file):
     assert error_of(tmp_path / "none.pt") == f"checkpoint '{tmp_path / 'none.pt'}': no such file"
-    assert "is not a file" in error_of(tmp_path)
+    assert error_of(tmp_path) == f"checkpoint '{tmp_path}': is a folder, not a checkpoint file"
     text = tmp_path / "notes.pt"
     text.write_text("these are not weights")
     message = error_of(text)
@@ -63,6 +63,15 @@ def test_missing_and_wrong_files(tmp_path, tiny_file):
     listed = tmp_path / "list.pt"
     torch.save([torch.zeros(3)], listed)
     assert "holds list, not a state dict of tensors" in error_of(listed)
+
+
+def test_a_file_the_safe_loader_refuses_is_named_as_such_not_as_truncated(tmp_path):
+    pickled = tmp_path / "objects.pt"
+    torch.save({"weights": np.zeros(3)}, pickled)  # a numpy array: a Python object the safe loader refuses
+    message = error_of(pickled)
+    assert message.startswith(f"checkpoint '{pickled}': is not a plain weights file")
+    assert "not loaded, for safety" in message and "numpy" in message
+    assert "truncated" not in message and "weights_only" not in message and "\n" not in message
 
 
 def test_key_and_shape_problems_are_summarised():
@@ -90,7 +99,7 @@ def test_non_finite_weights_are_rejected():
 
 
 def test_devices_and_precisions_resolve_or_explain():
-    from sharp_addon.api import resolve_device, resolve_precision
+    from sharp_addon.devices import resolve_device, resolve_precision
     from sharp_addon.errors import SharpError
 
     assert resolve_device("auto").type in ("cuda", "mps", "cpu")
@@ -106,17 +115,17 @@ def test_devices_and_precisions_resolve_or_explain():
 
 
 def test_out_of_memory_becomes_advice():
-    from sharp_addon.api import _translate_oom
+    from sharp_addon.model.out_of_memory import translate_out_of_memory
     from sharp_addon.errors import OutOfMemory
 
     with pytest.raises(OutOfMemory, match=r"ran out of memory running SHARP\. Try precision 'fp16'"):
-        with _translate_oom(torch.device("cpu")):
+        with translate_out_of_memory(torch.device("cpu")):
             raise RuntimeError("DefaultCPUAllocator: not enough memory: you tried to allocate 9 GB")
     with pytest.raises(OutOfMemory):
-        with _translate_oom(torch.device("cpu")):
+        with translate_out_of_memory(torch.device("cpu")):
             raise MemoryError()
     with pytest.raises(ValueError, match="unrelated"):
-        with _translate_oom(torch.device("cpu")):
+        with translate_out_of_memory(torch.device("cpu")):
             raise ValueError("unrelated")
 
 
