@@ -12,8 +12,16 @@ cancel is a kill that always works at once.
                       "precision": ..., "focal_35mm": ..., "out": file.npz}
                      {"cmd": "check", "job": id, "checkpoint": ...}    (reply: "done" with "message")
     worker -> host   {"event": "progress", "job": id, "stage": ..., "fraction": ...}
+                     {"event": "alive", "job": id}                     (every second while working)
                      {"event": "done", "job": id, "out": file.npz}
-                     {"event": "error", "job": id, "type": "CheckpointError", "message": ...}
+                     {"event": "error", "job": id, "type": "CheckpointError", "message": ..., "path": ...}
+
+Each side refuses what it does not understand: the worker answers a malformed line or an unknown
+command with a ``ProtocolError`` event, and the host fails the job on a malformed or unknown event
+(events go out on a private copy of the worker's stdout, and anything a library prints, even from
+native code, lands on stderr). Errors come back as the class and message they were raised with
+(``errors.to_event`` / ``from_event``). A worker that says nothing for ``silence_timeout`` seconds
+while working (stopped, deadlocked) is killed and the job fails: a host never waits forever.
 
 The worker keeps the last loaded network between jobs, which is how "keep the model loaded"
 works: the host keeps the worker alive. Results travel as an uncompressed .npz file (66 MB for
@@ -38,8 +46,7 @@ from typing import IO, Any
 
 import numpy as np
 
-from . import errors
-from .errors import Cancelled, SharpError
+from .errors import Cancelled, ProtocolError, SharpError, WorkerCrashed, from_event, to_event
 from .gaussians import Gaussians
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -51,10 +58,9 @@ BOOT = (
 )
 ARRAYS = ("means", "scales", "quats", "colors", "opacities")
 KILL_GRACE_SECONDS = 0.5
-
-
-class WorkerCrashed(SharpError):
-    """The worker process died without answering (killed, out of memory, a native crash)."""
+HEARTBEAT_SECONDS = 1.0  # how often a working worker says it is alive
+SILENCE_TIMEOUT = 60.0  # seconds without a word from a working worker before the host gives up on it
+EVENTS = ("progress", "alive", "done", "error")
 
 
 @dataclass
@@ -78,24 +84,36 @@ class Job:
     def finished(self) -> bool:
         return self.result is not None or self.error is not None
 
+    def request(self) -> dict[str, Any]:
+        return {"cmd": "predict", "job": self.id, "image": self.image, "checkpoint": self.checkpoint,
+                "device": self.device, "precision": self.precision, "focal_35mm": self.focal_35mm,
+                "out": str(self.out)}
+
 
 class InferenceWorker:
     """A long-lived worker process (started on first use) that converts one photo at a time."""
 
-    def __init__(self, python: str | None = None) -> None:
+    def __init__(self, python: str | None = None, silence_timeout: float = SILENCE_TIMEOUT) -> None:
         self.python = python or _python_executable()
+        self.silence_timeout = silence_timeout
         self._process: subprocess.Popen[str] | None = None
         self._events: queue.Queue[dict[str, Any] | None] = queue.Queue()
+        self._heard = time.monotonic()  # when the worker last said anything (set by the reader thread)
         self._stderr: IO[str] | None = None
         self._job: Job | None = None
         self._next_id = 1
-        self._tmp = Path(tempfile.mkdtemp(prefix="sharp-worker-"))
+        self.scratch = Path(tempfile.mkdtemp(prefix="sharp-worker-"))  # result files, removed once read
 
     # ---- lifecycle ----------------------------------------------------------------------------
 
     @property
     def alive(self) -> bool:
         return self._process is not None and self._process.poll() is None
+
+    @property
+    def pid(self) -> int | None:
+        """The worker process's id while it runs."""
+        return self._process.pid if self.alive and self._process is not None else None
 
     @property
     def busy(self) -> bool:
@@ -105,8 +123,6 @@ class InferenceWorker:
         if self.alive:
             assert self._process is not None
             return self._process
-        env = _worker_env()
-        env["PYTHONUNBUFFERED"] = "1"
         self._stderr = tempfile.TemporaryFile("w+", prefix="sharp-worker-stderr-")
         self._events = queue.Queue()
         popen_flags: dict[str, Any] = {}
@@ -114,9 +130,9 @@ class InferenceWorker:
             popen_flags["creationflags"] = subprocess.CREATE_NO_WINDOW  # type: ignore[attr-defined]
         process = subprocess.Popen(
             [self.python, "-c", BOOT], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr,
-            text=True, encoding="utf-8", env=env, **popen_flags,
+            text=True, encoding="utf-8", env=worker_env(), **popen_flags,
         )
-        threading.Thread(target=_pump, args=(process.stdout, self._events), daemon=True,
+        threading.Thread(target=self._pump, args=(process.stdout, self._events), daemon=True,
                          name="sharp-worker-events").start()
         self._process = process
         return process
@@ -142,10 +158,10 @@ class InferenceWorker:
 
     def close(self) -> None:
         self.stop()
-        for leftover in self._tmp.glob("*"):
+        for leftover in self.scratch.glob("*"):
             leftover.unlink(missing_ok=True)
         try:
-            self._tmp.rmdir()
+            self.scratch.rmdir()
         except OSError:
             pass
 
@@ -157,14 +173,12 @@ class InferenceWorker:
             raise SharpError("SHARP is already converting an image; wait for it or cancel it first")
         process = self._start()
         job.id, self._next_id = self._next_id, self._next_id + 1
-        job.out = self._tmp / f"job-{job.id}.npz"
+        job.out = self.scratch / f"job-{job.id}.npz"
         self._job = job
-        request = {"cmd": "predict", "job": job.id, "image": job.image, "checkpoint": job.checkpoint,
-                   "device": job.device, "precision": job.precision, "focal_35mm": job.focal_35mm,
-                   "out": str(job.out)}
+        self._heard = time.monotonic()
         try:
             assert process.stdin is not None
-            process.stdin.write(json.dumps(request) + "\n")
+            process.stdin.write(json.dumps(job.request()) + "\n")
             process.stdin.flush()
         except OSError:
             self._fail(job)
@@ -179,10 +193,12 @@ class InferenceWorker:
             try:
                 event = self._events.get_nowait()
             except queue.Empty:
+                if time.monotonic() - self._heard > self.silence_timeout:
+                    self._fail(job, silent=True)
                 break
             if event is None:  # the worker's output ended: it exited
                 self._fail(job)
-            elif event.get("job") == job.id:
+            elif event.get("job") in (job.id, None):  # None: the worker could not read a request
                 self._handle(job, event)
         return job
 
@@ -222,19 +238,28 @@ class InferenceWorker:
                 job.error = WorkerCrashed(f"the SHARP worker's result could not be read ({e})")
             self._cleanup_job()
         elif kind == "error":
-            job.error = _error_from(event)
+            job.error = from_event(event)
             self._cleanup_job()
+        elif kind != "alive":
+            line = event.get("line", json.dumps(event))
+            job.error = ProtocolError(f"the SHARP worker sent something this add-on does not understand: "
+                                      f"{line[:200]!r}; the worker was stopped")
+            self.stop()
 
-    def _fail(self, job: Job) -> None:
-        """The worker is gone: say why as well as we can tell."""
+    def _fail(self, job: Job, silent: bool = False) -> None:
+        """The worker is gone (or went silent and is stopped now): say why as well as we can tell."""
         process = self._process
+        if silent and process is not None:
+            process.kill()
         code = None if process is None else process.wait()
         tail = ""
         if self._stderr is not None:
             self._stderr.seek(0)
             lines = [line for line in self._stderr.read().splitlines() if line.strip()]
             tail = " Last output: " + " | ".join(lines[-3:]) if lines else ""
-        if code is not None and code < 0 and -code == getattr(signal, "SIGKILL", 9):
+        if silent:
+            why = f"it stopped responding (no word for {self.silence_timeout:.0f} s) and was stopped"
+        elif code is not None and code < 0 and -code == getattr(signal, "SIGKILL", 9):
             why = "it was killed (signal 9), most likely because the system ran out of memory"
         elif code is not None and code < 0:
             why = f"it crashed (signal {-code})"
@@ -249,6 +274,25 @@ class InferenceWorker:
         if job is not None and job.out is not None:
             job.out.unlink(missing_ok=True)
 
+    def _pump(self, stream: IO[str] | None, events: queue.Queue[dict[str, Any] | None]) -> None:
+        """Reader thread: the worker's event lines into a queue; None when it exits. Never touches bpy."""
+        assert stream is not None
+        for line in stream:
+            self._heard = time.monotonic()
+            events.put(parse_event(line))
+        events.put(None)
+
+
+def parse_event(line: str) -> dict[str, Any]:
+    """One event line from the worker; what is not a known event becomes ``{"event": "unknown", "line": ...}``."""
+    try:
+        event = json.loads(line)
+    except json.JSONDecodeError:
+        event = None
+    if not isinstance(event, dict) or event.get("event") not in EVENTS:
+        return {"event": "unknown", "job": None, "line": line.rstrip("\n")}
+    return event
+
 
 def _python_executable() -> str:
     """The host's Python interpreter (in Blender 2.91+ ``sys.executable`` is its bundled Python)."""
@@ -258,51 +302,29 @@ def _python_executable() -> str:
     return exe
 
 
-def _worker_env() -> dict[str, str]:
+def worker_env() -> dict[str, str]:
     """The host's environment plus its module path (the extension's wheels live on it)."""
     env = dict(os.environ)
     env[ENV_PATH] = json.dumps([str(PACKAGE_DIR.parent), *[p for p in sys.path if p]])
     env.pop("PYTHONPATH", None)  # the host's path list above is the whole story
+    env["PYTHONUNBUFFERED"] = "1"
     return env
-
-
-def _error_from(event: dict[str, Any]) -> SharpError:
-    """The worker's error event as the same SharpError subclass it raised."""
-    cls = getattr(errors, str(event.get("type")), None)
-    if not (isinstance(cls, type) and issubclass(cls, SharpError)):
-        cls = SharpError
-    return cls(str(event.get("message")))
-
-
-def _pump(stream: IO[str] | None, events: queue.Queue[dict[str, Any] | None]) -> None:
-    """Reader thread: the worker's JSON lines into a queue; None when it exits. Never touches bpy."""
-    assert stream is not None
-    for line in stream:
-        try:
-            events.put(json.loads(line))
-        except json.JSONDecodeError:
-            continue  # a stray print from a library
-    events.put(None)
 
 
 def check_checkpoint(checkpoint: str, python: str | None = None, timeout: float = 300.0) -> str:
     """``api.validate_checkpoint`` in a short-lived worker (the host never imports torch)."""
-    env = _worker_env()
     request = json.dumps({"cmd": "check", "job": 0, "checkpoint": checkpoint}) + "\n"
     try:
         done = subprocess.run([python or _python_executable(), "-c", BOOT], input=request, capture_output=True,
-                              text=True, encoding="utf-8", env=env, timeout=timeout)
+                              text=True, encoding="utf-8", env=worker_env(), timeout=timeout)
     except subprocess.TimeoutExpired:
-        raise SharpError(f"checking '{checkpoint}' took longer than {timeout:.0f} s") from None
+        raise WorkerCrashed(f"checking '{checkpoint}' took longer than {timeout:.0f} s and was stopped") from None
     for line in reversed(done.stdout.splitlines()):
-        try:
-            event = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if event.get("event") == "done":
+        event = parse_event(line)
+        if event["event"] == "done":
             return str(event["message"])
-        if event.get("event") == "error":
-            raise _error_from(event)
+        if event["event"] == "error":
+            raise from_event(event)
     tail = " | ".join(done.stderr.strip().splitlines()[-3:])
     raise WorkerCrashed(f"the SHARP worker stopped while checking '{checkpoint}' (exit code {done.returncode}). "
                         f"{tail}")
@@ -338,46 +360,80 @@ def load_result(path: Path) -> Gaussians:
 # ---- the worker process -----------------------------------------------------------------------
 
 
+class EventChannel:
+    """The worker's side of the event stream: a private copy of stdout, written under a lock.
+
+    File descriptor 1 itself is pointed at stderr, so whatever a library prints (Python or native
+    code) cannot break the stream.
+    """
+
+    def __init__(self) -> None:
+        sys.stdout.flush()
+        self._out = os.fdopen(os.dup(1), "w", encoding="utf-8")
+        os.dup2(2, 1)
+        sys.stdout = sys.stderr
+        self._lock = threading.Lock()
+        self.job: Any = None  # the request being worked on (heartbeats name it)
+
+    def send(self, **event: Any) -> None:
+        with self._lock:
+            self._out.write(json.dumps(event) + "\n")
+            self._out.flush()
+
+    def heartbeat(self) -> None:
+        """Thread: 'alive' every HEARTBEAT_SECONDS while a request is being worked on."""
+        while True:
+            time.sleep(HEARTBEAT_SECONDS)
+            job = self.job
+            if job is not None:
+                self.send(event="alive", job=job)
+
+
 def serve() -> None:
     """The worker's main loop: one request per stdin line until stdin closes."""
-    out = sys.stdout
-    sys.stdout = sys.stderr  # prints from libraries must not corrupt the event stream
-    lock = threading.Lock()
-
-    def send(**event: Any) -> None:
-        with lock:
-            out.write(json.dumps(event) + "\n")
-            out.flush()
-
+    channel = EventChannel()
+    threading.Thread(target=channel.heartbeat, daemon=True, name="sharp-worker-heartbeat").start()
     cache: dict[tuple[str, str, str], Any] = {}
     for line in sys.stdin:
         if not line.strip():
             continue
-        request = json.loads(line)
-        job = request.get("job", 0)
-        if request.get("cmd") == "check":
-            try:
-                from .api import validate_checkpoint
-
-                send(event="done", job=job, message=validate_checkpoint(request["checkpoint"]))
-            except SharpError as e:
-                send(event="error", job=job, type=type(e).__name__, message=str(e))
-            continue
-        if request.get("cmd") != "predict":
-            continue
-
-        def progress(stage: str, fraction: float, job: int = job) -> None:
-            send(event="progress", job=job, stage=stage, fraction=fraction)
-
         try:
-            predictor = _predictor(cache, request, progress)
-            g = predictor.predict(request["image"], focal_35mm=request.get("focal_35mm"), progress=progress)
-            save_result(g, Path(request["out"]))
-            send(event="done", job=job, out=request["out"])
+            request = json.loads(line)
+            if not isinstance(request, dict):
+                raise ValueError("not an object")
+        except ValueError:
+            channel.send(event="error", job=None, **to_event(ProtocolError(
+                f"the SHARP worker cannot read the request {line.strip()[:200]!r} (not a JSON object)")))
+            continue
+        job = request.get("job")
+        channel.job = job
+        try:
+            _answer(request, channel, cache)
         except SharpError as e:
-            send(event="error", job=job, type=type(e).__name__, message=str(e))
+            channel.send(event="error", job=job, **to_event(e))
         except Exception as e:  # a bug: still an answer, never a hang
-            send(event="error", job=job, type="SharpError", message=f"internal error in the SHARP worker: {e!r}")
+            channel.send(event="error", job=job, **to_event(SharpError(f"internal error in the SHARP worker: {e!r}")))
+        finally:
+            channel.job = None
+
+
+def _answer(request: dict[str, Any], channel: EventChannel, cache: dict[tuple[str, str, str], Any]) -> None:
+    """Carry out one request; raises what goes wrong."""
+    job, command = request.get("job"), request.get("cmd")
+    if command == "check":
+        from .api import validate_checkpoint
+
+        channel.send(event="done", job=job, message=validate_checkpoint(str(request["checkpoint"])))
+    elif command == "predict":
+        def progress(stage: str, fraction: float) -> None:
+            channel.send(event="progress", job=job, stage=stage, fraction=fraction)
+
+        predictor = _predictor(cache, request, progress)
+        g = predictor.predict(request["image"], focal_35mm=request.get("focal_35mm"), progress=progress)
+        save_result(g, Path(request["out"]))
+        channel.send(event="done", job=job, out=request["out"])
+    else:
+        raise ProtocolError(f"the SHARP worker does not know the command {command!r} (known: check, predict)")
 
 
 def _predictor(cache: dict[tuple[str, str, str], Any], request: dict[str, Any],
