@@ -7,10 +7,15 @@ doubling the resolution with a 2x2 transposed conv (all but the finest) and mixi
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from typing import cast
 
 import torch
 from torch import nn
+
+from .encoder import EncoderMaps
+from .monitor import Monitor
+from .strips import Strip, strips
 
 
 class ResidualConvUnit(nn.Module):
@@ -62,14 +67,12 @@ class MultiresConvDecoder(nn.Module):
         self.convs = nn.ModuleList([first, *(nn.Conv2d(d, dim, 3, padding=1, bias=False) for d in dims_encoder[1:])])
         self.fusions = nn.ModuleList(FeatureFusionBlock2d(dim, upsample=i > 0) for i in range(len(dims_encoder)))
 
-    def forward(self, features: list[torch.Tensor]) -> torch.Tensor:
-        return self.fine(self.coarse(features[1:]), features[0])
-
     def coarse(self, features: list[torch.Tensor]) -> torch.Tensor:  # maps of levels 1.. -> [1, C, H1, W1]
         """Every level but the finest, stopping before level 1's upsampling: what follows is local.
 
         The finest level (``fine``) can then run on row strips of this map and of the finest encoder
-        map, which keeps the largest tensors (finest resolution, full width) out of memory.
+        map (``decode_finest_in_strips``), which keeps the largest tensors (finest resolution, full
+        width) out of memory.
         """
         x = self.fusions[-1](self.convs[-1](features[-1]))
         for i in range(len(features) - 1, 0, -1):  # fusion blocks len .. 1 (level i + 1 -> block i)
@@ -84,3 +87,31 @@ class MultiresConvDecoder(nn.Module):
 
     def fusion(self, i: int) -> FeatureFusionBlock2d:
         return cast(FeatureFusionBlock2d, self.fusions[i])
+
+
+def decode_finest_in_strips(
+    decoder: MultiresConvDecoder, coarse: torch.Tensor, maps: EncoderMaps, rows: int, halo: int,
+    monitor: Monitor, capture: str, progress: Callable[[float], None],
+) -> Iterator[tuple[Strip, torch.Tensor]]:
+    """The decoder's finest level on row strips: (strip, decoded window) for each, top to bottom.
+
+    ``coarse`` is ``decoder.coarse(...)`` of the coarse maps; each strip has ``rows`` output rows and
+    ``halo`` rows of context on each side (as much as the caller's own per-strip work reaches too),
+    and its decoded window covers ``strip.window()``, so ``[..., strip.crop(), :]`` are its rows.
+    When ``monitor`` wants the intermediate named ``capture``, the cropped strips are gathered into a
+    full-size map kept under that name. ``progress(fraction of rows done)`` runs once the caller is
+    done with a strip (it may raise to cancel).
+    """
+    g = maps.size
+    full = None
+    if monitor.wants(capture):
+        dim = decoder.fusion(0).out_conv.out_channels
+        full = coarse.new_empty((1, dim, g, g)).contiguous(memory_format=torch.channels_last)
+    for strip in strips(g, rows, halo):
+        decoded = decoder.fine(coarse[..., strip.window(2), :], maps.finest(strip.window()))
+        if full is not None:
+            full[..., strip.rows(), :] = decoded[..., strip.crop(), :]
+        yield strip, decoded
+        progress(strip.bottom / g)
+    if full is not None:
+        monitor.keep(capture, full[0])

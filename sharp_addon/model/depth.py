@@ -11,10 +11,10 @@ import torch
 from torch import nn
 
 from .config import SharpConfig
-from .decoder import MultiresConvDecoder
+from .decoder import MultiresConvDecoder, decode_finest_in_strips
 from .encoder import EncoderMaps, SlidingPyramidNetwork
 from .monitor import NULL_MONITOR, Monitor
-from .strips import strip_rows, strips
+from .strips import strip_rows
 from .unused import UnusedWeights, alignment_unet_shapes
 
 HALO = 8  # rows: the finest decoder level reaches 4, the head 2 more; a multiple of 8 for the encoder
@@ -49,19 +49,13 @@ class MonodepthDensePredictionTransformer(nn.Module):
         coarse = self.decoder.coarse(maps.coarse)
         g = maps.size
         row_bytes = 9 * self.dim * g * x.element_size()  # about five decoder maps and the head's 2x-wide pair
-        channels_last = torch.channels_last
-        disparity = x.new_empty((1, self.layers, 2 * g, 2 * g)).contiguous(memory_format=channels_last)
-        decoded_all = None
-        if monitor.wants("mono_decoder_features"):
-            decoded_all = x.new_empty((1, self.dim, g, g)).contiguous(memory_format=channels_last)
-        for strip in strips(g, strip_rows(row_bytes, strip_bytes, g, HALO), HALO):
-            decoded = self.decoder.fine(coarse[..., strip.window(2), :], maps.finest(strip.window()))
-            if decoded_all is not None:
-                decoded_all[..., strip.rows(), :] = decoded[..., strip.crop(), :]
+        rows = strip_rows(row_bytes, strip_bytes, g, HALO)
+        disparity = x.new_empty((1, self.layers, 2 * g, 2 * g)).contiguous(memory_format=torch.channels_last)
+        for strip, decoded in decode_finest_in_strips(
+            self.decoder, coarse, maps, rows, HALO, monitor, "mono_decoder_features",
+            progress=lambda f: monitor.step("depth", f),
+        ):
             disparity[..., strip.rows(2), :] = self.head(decoded)[..., strip.crop(2), :]
-            monitor.step("depth", strip.bottom / g)
-        if decoded_all is not None:
-            monitor.keep("mono_decoder_features", decoded_all[0])
         return disparity, maps
 
 

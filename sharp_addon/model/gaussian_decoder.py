@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from .config import SharpConfig
-from .decoder import FeatureFusionBlock2d, MultiresConvDecoder
+from .decoder import FeatureFusionBlock2d, MultiresConvDecoder, decode_finest_in_strips
 from .encoder import EncoderMaps
 from .monitor import NULL_MONITOR, Monitor
 from .strips import strip_rows, strips
@@ -22,7 +22,10 @@ HALO = 8  # rows: the finest decoder level reaches 4, the fusion with the skip c
 
 
 class ResidualBlock(nn.Module):
-    """x + conv(relu(GN(conv(relu(GN(x)))))), halving the width inside; indices match the checkpoint."""
+    """x + conv(relu(GN(conv(relu(GN(x)))))), halving the width inside; indices match the checkpoint.
+
+    Only holds the layers: ``run_residual_block`` runs them on row strips (GroupNorm over the whole map).
+    """
 
     def __init__(self, dim: int, groups: int) -> None:
         super().__init__()
@@ -34,9 +37,6 @@ class ResidualBlock(nn.Module):
             nn.ReLU(),
             nn.Conv2d(dim // 2, dim, 3, padding=1),
         )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.residual(x)
 
 
 def feature_head(dim: int, dim_out: int, groups: int) -> nn.Sequential:
@@ -153,21 +153,22 @@ class GaussianDensePredictionTransformer(nn.Module):
             return feature_input.new_empty((1, dim, g, g)).contiguous(memory_format=torch.channels_last)
 
         fused, fused_moments = full_map(), Moments()
-        captured = {name: full_map() for name in ("gdec_decoder_features", "gdec_skip_features") if monitor.wants(name)}
-        for strip in strips(g, strip_rows(row_bytes, strip_bytes, g, HALO), HALO):
-            decoded = self.decoder.fine(coarse[..., strip.window(2), :], maps.finest(strip.window()))
+        skip_all = full_map() if monitor.wants("gdec_skip_features") else None
+        rows = strip_rows(row_bytes, strip_bytes, g, HALO)
+        for strip, decoded in decode_finest_in_strips(
+            self.decoder, coarse, maps, rows, HALO, monitor, "gdec_decoder_features",
+            progress=lambda f: monitor.step("gaussians", 0.5 * f),
+        ):
             skip = self.image_encoder(feature_input[..., strip.window(scale=2), :])
-            for name, value in (("gdec_decoder_features", decoded), ("gdec_skip_features", skip)):
-                if name in captured:
-                    captured[name][..., strip.rows(), :] = value[..., strip.crop(), :]
+            if skip_all is not None:
+                skip_all[..., strip.rows(), :] = skip[..., strip.crop(), :]
             done = self.fusion(decoded, skip)[..., strip.crop(), :]
             fused[..., strip.rows(), :] = done
             fused_moments.add(done)
-            monitor.step("gaussians", 0.5 * strip.bottom / g)
         del coarse
         maps.coarse = []  # consumed: nothing below needs them, and they are 0.3 GB at full size
-        for name, value in captured.items():
-            monitor.keep(name, value[0])
+        if skip_all is not None:
+            monitor.keep("gdec_skip_features", skip_all[0])
         rows = strip_rows(row_bytes, strip_bytes / 2, g, 1)
         texture = run_head(self.texture_head, fused, fused_moments, rows)
         monitor.step("gaussians", 0.75)

@@ -41,12 +41,11 @@ class Attention(nn.Module):
 
 
 class LayerScale(nn.Module):
+    """Holds ``gamma`` only: ``Block`` folds the scaling into its residual adds."""
+
     def __init__(self, dim: int) -> None:
         super().__init__()
         self.gamma = nn.Parameter(torch.ones(dim))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x * self.gamma
 
 
 class Mlp(nn.Module):
@@ -90,7 +89,7 @@ class VisionTransformer(nn.Module):
         self.head = nn.Linear(cfg.embed_dim, cfg.num_classes)  # in the checkpoint, never run
 
     def forward(
-        self, x: torch.Tensor, taps: tuple[int, ...] = (), after_block: Callable[[int], None] | None = None
+        self, x: torch.Tensor, after_block: Callable[[int], None], taps: tuple[int, ...] = ()
     ) -> tuple[torch.Tensor, list[torch.Tensor]]:  # [B, 3, S, S] -> [B, D, G, G], taps x [B, D, G, G]
         """Final normed token map, and the raw residual stream after each block in ``taps``.
 
@@ -103,8 +102,7 @@ class VisionTransformer(nn.Module):
             x = block(x)
             if i in taps:
                 tapped.append(self.to_map(x))
-            if after_block is not None:
-                after_block(i)
+            after_block(i)
         return self.to_map(self.norm(x)), tapped
 
     def to_map(self, tokens: torch.Tensor) -> torch.Tensor:  # [B, 1 + G*G, D] -> [B, D, G, G]
