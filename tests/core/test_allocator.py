@@ -1,7 +1,11 @@
-"""The CPU allocator setting: large freed buffers are reused instead of re-faulted, never in Blender."""
+"""The CPU allocator setting: applied in processes that run SHARP on Linux/glibc, never in Blender.
+
+What it saves (page faults of large fresh buffers) is measured by bench/allocator.py, not here.
+"""
 
 from __future__ import annotations
 
+import platform
 import subprocess
 import sys
 
@@ -9,41 +13,28 @@ import pytest
 
 from tests.conftest import ROOT
 
+# in a child process: the setting is process-wide and must not change the test process
 PROBE = """
-import ctypes, resource, sys
+import sys
 sys.path.insert(0, {root!r})
-from sharp_addon.model.allocator import keep_freed_memory
-applied = keep_freed_memory() if {apply} else False
-libc = ctypes.CDLL("libc.so.6")
-libc.malloc.restype = ctypes.c_void_p
-libc.free.argtypes = [ctypes.c_void_p]
-
-def faults_touching_a_fresh_buffer():  # as torch allocates a CPU tensor: plain malloc, no huge pages
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-    size = 200 * 2**20
-    block = libc.malloc(size)
-    ctypes.memset(block, 1, size)
-    libc.free(block)
-    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
-
-faults_touching_a_fresh_buffer()
-print(applied, faults_touching_a_fresh_buffer())
+from sharp_addon.model.allocator import keep_freed_memory, release_freed_memory
+release_freed_memory()  # before: nothing to give back yet
+first, again = keep_freed_memory(), keep_freed_memory()
+block = bytearray(64 << 20)  # a large block served and freed under the setting
+del block
+release_freed_memory()
+release_freed_memory()
+block = bytearray(64 << 20)  # and the heap still serves after giving the freed part back
+print(first, again, len(block))
 """
 
 
-def probe(apply: bool) -> tuple[str, int]:
-    out = subprocess.run([sys.executable, "-c", PROBE.format(root=str(ROOT), apply=apply)], capture_output=True,
-                         text=True, check=True).stdout.split()
-    return out[0], int(out[1])
-
-
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt is Linux-only")
-def test_freed_large_buffers_are_reused_without_page_faults():
-    applied, faults = probe(apply=True)
-    _, default_faults = probe(apply=False)
-    assert applied == "True"
-    assert default_faults > 40_000  # 200 MB of fresh 4 KiB pages by default
-    assert faults < default_faults / 20
+@pytest.mark.skipif(not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc",
+                    reason="glibc's mallopt is Linux/glibc-only")
+def test_applied_on_linux_glibc_outside_blender_and_release_is_safe_around_it():
+    out = subprocess.run([sys.executable, "-c", PROBE.format(root=str(ROOT))], capture_output=True, text=True,
+                         check=True).stdout.split()
+    assert out == ["True", "True", str(64 << 20)]
 
 
 def test_never_applied_inside_blender(monkeypatch):
@@ -51,4 +42,6 @@ def test_never_applied_inside_blender(monkeypatch):
 
     monkeypatch.setitem(sys.modules, "bpy", object())
     monkeypatch.setattr(allocator, "_applied", False)
+    monkeypatch.setattr(allocator, "_libc", None)
     assert allocator.keep_freed_memory() is False
+    allocator.release_freed_memory()  # a no-op where the setting was not applied
