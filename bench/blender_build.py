@@ -51,17 +51,17 @@ def one_run(mode: str) -> dict:
     import bpy
     import numpy as np
 
-    from sharp_addon.blender import compat, splat_object
+    from sharp_addon.blender import compat, scene
     from tests.helpers import random_gaussians
 
     bpy.ops.wm.read_factory_settings(use_empty=True)
     g = random_gaussians(N).replace(layers=(np.arange(N) >= N // 2).astype(np.uint8))
     before = rss_mb()
     t0 = time.perf_counter()
-    obj = splat_object.gaussians_to_object(g, "bench")
-    modifier = splat_object.splat_modifier(obj)
+    obj = scene.gaussians_to_object(g, "bench").splats
+    modifier = scene.splat_modifier(obj)
     for name, value in MODES[mode].items():
-        splat_object.set_modifier_input(modifier, name, value)
+        scene.set_modifier_input(modifier, name, value)
     t_built = time.perf_counter()
     depsgraph = bpy.context.evaluated_depsgraph_get()
     obj.evaluated_get(depsgraph)

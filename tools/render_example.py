@@ -100,7 +100,7 @@ def main() -> int:
 
     import bpy
 
-    from sharp_addon.blender import splat_object
+    from sharp_addon.blender import scene as splat_scene
 
     if args.image:
         if not args.checkpoint:
@@ -122,7 +122,7 @@ def main() -> int:
     print(f"{len(g):,} Gaussians ({name})", flush=True)
 
     bpy.ops.wm.read_factory_settings(use_empty=True)
-    splat_object.gaussians_to_object(g, name)
+    splat_scene.gaussians_to_object(g, name)
     scene = bpy.context.scene
     scene.render.engine = "CYCLES"
     scene.cycles.device = "CPU"

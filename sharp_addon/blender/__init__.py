@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import bpy
 
-from . import operators, runner, ui
+from . import jobs, operators, properties, runner, ui
 from .preferences import SHARP_OT_validate_checkpoint, SharpPreferences
 
 CLI_COMMAND = "sharp"  # blender -c sharp ...
@@ -29,6 +29,7 @@ def register() -> None:
     global _cli_handle
     for cls in classes:
         bpy.utils.register_class(cls)
+    properties.register()
     ui.register_menus()
     _cli_handle = bpy.utils.register_cli_command(CLI_COMMAND, _cli)
 
@@ -39,6 +40,8 @@ def unregister() -> None:
         bpy.utils.unregister_cli_command(_cli_handle)
         _cli_handle = None
     ui.unregister_menus()
+    properties.unregister()
     runner.shutdown()
+    jobs.forget()
     for cls in reversed(classes):
         bpy.utils.unregister_class(cls)

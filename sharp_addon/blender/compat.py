@@ -17,12 +17,6 @@ def enum_ids(struct: Any, prop: str) -> list[str]:
     return [item.identifier for item in rna.properties[prop].enum_items]
 
 
-def eevee_engine_id() -> str:
-    """``BLENDER_EEVEE_NEXT`` in 4.2-4.5, ``BLENDER_EEVEE`` from 5.0: read from the engine enum itself."""
-    items = enum_ids(bpy.types.RenderSettings, "engine")
-    return "BLENDER_EEVEE_NEXT" if "BLENDER_EEVEE_NEXT" in items else "BLENDER_EEVEE"
-
-
 def can_size_pointclouds() -> bool:
     """``PointCloud.resize`` (5.1+) lets Python make a point cloud of N points; earlier we use a mesh."""
     rna: Any = bpy.types.PointCloud.bl_rna
@@ -69,3 +63,8 @@ def set_modifier_value(modifier: Any, identifier: str, value: Any) -> None:
     else:
         modifier[identifier] = value
 
+
+def get_modifier_value(modifier: Any, identifier: str) -> Any:
+    """A geometry-node modifier input's value (see ``set_modifier_value``)."""
+    inputs = getattr(getattr(modifier, "properties", None), "inputs", None)
+    return getattr(inputs, identifier).value if inputs is not None else modifier[identifier]

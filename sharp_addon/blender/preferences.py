@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import cast
 
@@ -10,7 +9,9 @@ import bpy
 from bpy.props import BoolProperty, EnumProperty, StringProperty
 
 from .. import dependencies
-from ..errors import SharpError
+from ..errors import CheckpointError, SharpError
+from ..files import FileKey, file_key
+from .reports import reports_errors, sentence
 
 ADDON_PACKAGE = __package__.rpartition(".")[0]  # the extension's package, e.g. bl_ext.user_default.sharp_from_image
 
@@ -76,22 +77,13 @@ def draw_status(layout: bpy.types.UILayout, status: dependencies.Status) -> None
     layout.label(text=status.message, icon="CHECKMARK" if status.ok else "ERROR")
 
 
-_validated: dict[tuple[str, int, float], dependencies.Status] = {}
-
-
-def _file_key(path: Path) -> tuple[str, int, float]:
-    stat = os.stat(path)
-    return str(path.resolve()), stat.st_size, stat.st_mtime
-
-
-def _sentence(text: str) -> str:
-    return text[:1].upper() + text[1:]
+_validated: dict[FileKey, dependencies.Status] = {}
 
 
 def validation_result(path: Path) -> dependencies.Status | None:
     """The last validation of this exact file (same size and time), if any."""
     try:
-        return _validated.get(_file_key(path))
+        return _validated.get(file_key(path))
     except OSError:
         return None
 
@@ -103,20 +95,22 @@ class SHARP_OT_validate_checkpoint(bpy.types.Operator):
     bl_label = "Validate"
     bl_options = {"INTERNAL"}  # noqa: RUF012 - Blender reads it as a class attribute
 
+    @reports_errors
     def execute(self, context: bpy.types.Context) -> set[str]:  # type: ignore[override]
         from ..worker import check_checkpoint
 
         path = dependencies.find_checkpoint(get_preferences(context).checkpoint_path)
         if path is None or not path.is_file():
-            self.report({"ERROR"}, dependencies.checkpoint_status(path).message)
-            return {"CANCELLED"}
+            raise CheckpointError(dependencies.checkpoint_status(path).message)
+        key = file_key(path)
         try:
-            status = dependencies.Status(True, _sentence(check_checkpoint(str(path))))
+            summary = check_checkpoint(str(path))
         except SharpError as e:
-            status = dependencies.Status(False, str(e))
-        _validated[_file_key(path)] = status
-        self.report({"INFO"} if status.ok else {"ERROR"}, status.message)
-        return {"FINISHED"} if status.ok else {"CANCELLED"}
+            _validated[key] = dependencies.Status(False, sentence(str(e)))
+            raise
+        _validated[key] = dependencies.Status(True, sentence(summary))
+        self.report({"INFO"}, _validated[key].message)
+        return {"FINISHED"}
 
 
 def get_preferences(context: bpy.types.Context) -> SharpPreferences:

@@ -1,10 +1,11 @@
-"""Where the operators appear: Add menu, File > Import / Export, and drag and drop."""
+"""Where the add-on appears: Add menu, File > Import / Export, drag and drop, the object's properties."""
 
 from __future__ import annotations
 
 import bpy
 
 from ..image import IMAGE_SUFFIXES
+from . import scene
 from .operators import SHARP_OT_export_ply, SHARP_OT_from_image, SHARP_OT_import_ply
 
 
@@ -52,7 +53,30 @@ class SHARP_FH_ply(bpy.types.FileHandler):
         return _in_3d_viewport(context)
 
 
-classes = (SHARP_FH_image, SHARP_FH_ply)
+class SHARP_PT_splat_object(bpy.types.Panel):
+    """Properties > Object: the settings of this splat object (what differs from object to object)."""
+
+    bl_idname = "SHARP_PT_splat_object"
+    bl_label = "SHARP Splats"
+    bl_space_type = "PROPERTIES"
+    bl_region_type = "WINDOW"
+    bl_context = "object"
+
+    @classmethod
+    def poll(cls, context: bpy.types.Context) -> bool:
+        return context.object is not None and scene.splat_modifier(context.object) is not None
+
+    def draw(self, context: bpy.types.Context) -> None:
+        obj = context.object
+        assert obj is not None
+        layout = self.layout
+        layout.use_property_split = True
+        layout.prop(obj, "sharp_transparency")
+        layout.label(text=f"{scene.splat_count(obj):,} splats; display filters are on the SHARP Splats modifier",
+                     icon="INFO")
+
+
+classes = (SHARP_FH_image, SHARP_FH_ply, SHARP_PT_splat_object)
 MENUS = (
     ("VIEW3D_MT_add", draw_add_menu),
     ("TOPBAR_MT_file_import", draw_import_menu),

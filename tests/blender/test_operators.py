@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from sharp_addon import ply
-from tests.blender.test_splat_object import id_names, sharp_gaussians
+from tests.blender.test_scene import id_names, sharp_gaussians
 from tests.conftest import ADDON_MODULE, HAS_TORCH, ROOT
 
 pytestmark = pytest.mark.blender
@@ -67,7 +67,7 @@ def test_export_needs_a_splat_object_and_a_writable_place(addon, clean_scene, bp
     bpy = bpy_session
     with pytest.raises(RuntimeError, match="not a Gaussian-splat object"):
         bpy.ops.sharp.export_ply(filepath=str(tmp_path / "x.ply"))
-    so = importlib.import_module(ADDON_MODULE + ".blender.splat_object")
+    so = importlib.import_module(ADDON_MODULE + ".blender.scene")
     so.gaussians_to_object(sharp_gaussians(20), "s")
     with pytest.raises(RuntimeError, match="no_such_folder"):
         bpy.ops.sharp.export_ply(filepath=str(tmp_path / "no_such_folder" / "x.ply"))
@@ -117,7 +117,7 @@ def test_from_image_builds_the_splats_camera_and_modifier_and_nothing_else(
     assert sum(len(v) for v in made.values()) == 8, made
     obj = bpy.context.active_object
     assert [m.type for m in obj.modifiers] == ["NODES"]
-    so = importlib.import_module(ADDON_MODULE + ".blender.splat_object")
+    so = importlib.import_module(ADDON_MODULE + ".blender.scene")
     got = so.object_to_gaussians(obj)
     want = load_predictor(tiny_checkpoint, device="cpu").predict(SAMPLE)
     for name in ("means", "scales", "quats", "colors", "opacities", "layers"):
@@ -133,7 +133,7 @@ def test_from_image_honours_focal_length_and_checkpoint_override(addon, clean_sc
     prefs.checkpoint_path = ""
     assert bpy.ops.sharp.from_image(filepath=str(SAMPLE), checkpoint=str(tiny_checkpoint),
                                     focal_length_35mm=50.0, create_camera=False) == {"FINISHED"}
-    so = importlib.import_module(ADDON_MODULE + ".blender.splat_object")
+    so = importlib.import_module(ADDON_MODULE + ".blender.scene")
     g = so.object_to_gaussians(bpy.context.active_object)
     assert g.focal_px == pytest.approx(50.0 / np.hypot(36, 24) * np.hypot(640, 480), rel=1e-6)
     assert bpy.context.scene.camera is None
@@ -156,7 +156,7 @@ def test_redo_with_other_display_options_rebuilds_without_running_sharp_again(
     bpy.ops.wm.read_homefile(use_factory_startup=True, use_empty=True)  # as undo would
     assert bpy.ops.sharp.from_image(filepath=str(SAMPLE), focal_length_35mm=24.0, transparency="BLENDED",
                                     create_camera=False) == {"FINISHED"}
-    assert bpy.data.materials["SHARP Splat"].surface_render_method == "BLENDED"
+    assert bpy.context.active_object.active_material.surface_render_method == "BLENDED"
     assert bpy.context.scene.camera is None
     del first
     with pytest.raises(RuntimeError, match="ran again"):  # another focal length is another result
@@ -176,7 +176,7 @@ def test_from_image_errors_leave_blender_data_unchanged(addon, clean_scene, bpy_
             pytest.skip("this machine has a CUDA GPU")
         device, message = "CUDA", "PyTorch sees no CUDA GPU"
     elif case == "missing image":
-        image, message = tmp_path / "gone.jpg", "Image not found"
+        image, message = tmp_path / "gone.jpg", r"Image '.*gone\.jpg': no such file"
     elif case == "corrupt image":
         image, message = tmp_path / "corrupt.jpg", "corrupt.jpg"
         image.write_bytes(b"\xff\xd8\xff\xe0 definitely not a jpeg")
@@ -193,44 +193,45 @@ def test_from_image_errors_leave_blender_data_unchanged(addon, clean_scene, bpy_
     assert id_names(bpy) == before and bpy.context.scene.camera is None
 
 
-def test_keep_loaded_off_ends_the_worker_after_a_run(addon, prefs):
+@pytest.mark.torch
+def test_keep_loaded_decides_whether_the_worker_outlives_a_run(addon, clean_scene, bpy_session, prefs,
+                                                              tiny_checkpoint):
+    bpy = bpy_session
     runner = importlib.import_module(ADDON_MODULE + ".blender.runner")
-    stopped = []
-    fake = SimpleNamespace(stop=lambda: stopped.append(True))
-    saved, runner._worker = runner._worker, fake
-    try:
-        runner.finished_run(keep_loaded=True)
-        assert not stopped
-        runner.finished_run(keep_loaded=False)
-        assert stopped
-    finally:
-        runner._worker = saved
+    prefs.checkpoint_path = str(tiny_checkpoint)
+    prefs.keep_loaded = True
+    assert bpy.ops.sharp.from_image(filepath=str(SAMPLE), focal_length_35mm=31.0) == {"FINISHED"}
+    assert runner.worker().alive  # the network stays loaded for the next photo
+    prefs.keep_loaded = False
+    assert bpy.ops.sharp.from_image(filepath=str(SAMPLE), focal_length_35mm=32.0) == {"FINISHED"}
+    assert not runner.worker().alive  # and its memory is freed when the user says so
 
 
 # ---- the interactive (modal) path, driven by hand: bpy has no event loop --------------------------
 
 
 class ModalDriver:
-    """Runs the operator's modal() with fake events, as Blender's window manager would."""
+    """Follows a job with ``jobs.ModalJob`` as the operator's modal() does, with hand-made events."""
 
     def __init__(self, bpy, job):
-        operators = importlib.import_module(ADDON_MODULE + ".blender.operators")
-        cls = operators.SHARP_OT_from_image
+        jobs = importlib.import_module(ADDON_MODULE + ".blender.jobs")
+        scene = importlib.import_module(ADDON_MODULE + ".blender.scene")
         self.reports: list[tuple[set, str]] = []
-        self.op = SimpleNamespace(
-            _job=job, _timer=None, create_camera=True, transparency="DITHERED", setup_render=True,
-            report=lambda kind, text: self.reports.append((kind, text)),
-        )
-        for name in ("modal", "_finish", "_status", "build", "_build_or_report"):
-            setattr(self.op, name, getattr(cls, name).__get__(self.op))
+        self.operator = SimpleNamespace(report=lambda kind, text: self.reports.append((kind, text)))
+
+        def build(context, gaussians, job):
+            scene.gaussians_to_object(gaussians, Path(job.image).stem)
+            return {"FINISHED"}
+
+        self.modal = jobs.ModalJob(self.operator, job, build, keep_loaded=True)
         self.context = bpy.context
 
     def send(self, event_type: str):
-        return self.op.modal(self.context, SimpleNamespace(type=event_type))
+        return self.modal.handle(self.context, event_type)
 
 
 @pytest.mark.torch
-def test_escape_cancels_within_a_second_and_adds_nothing(addon, clean_scene, bpy_session, tiny_checkpoint):
+def test_escape_cancels_and_adds_nothing(addon, clean_scene, bpy_session, tiny_checkpoint):
     bpy = bpy_session
     runner = importlib.import_module(ADDON_MODULE + ".blender.runner")
     worker_module = importlib.import_module(ADDON_MODULE + ".worker")
@@ -239,12 +240,10 @@ def test_escape_cancels_within_a_second_and_adds_nothing(addon, clean_scene, bpy
     driver = ModalDriver(bpy, job)
     assert driver.send("TIMER") == {"PASS_THROUGH"}
     assert driver.send("MOUSEMOVE") == {"PASS_THROUGH"}
-    t0 = time.perf_counter()
-    assert driver.send("ESC") == {"CANCELLED"}
-    assert time.perf_counter() - t0 < 1.0
+    assert driver.send("ESC") == {"CANCELLED"}  # how fast: bench/cancel.py
     assert not runner.worker().alive and job.result is None
     assert id_names(bpy) == before
-    assert any("cancelled" in text for _, text in driver.reports)
+    assert driver.reports == [({"INFO"}, "SHARP cancelled: nothing was added")]
 
 
 @pytest.mark.torch
@@ -264,6 +263,21 @@ def test_modal_run_reports_progress_then_builds_in_one_step(addon, clean_scene, 
     assert {"encoder", "gaussians"} <= seen
     assert {o.name for o in bpy.data.objects} == {"sample_640x480", "sample_640x480 Photo", "sample_640x480 Camera"}
     assert Path(job.image).name == "sample_640x480.png"
+
+
+@pytest.mark.torch
+def test_a_failed_modal_run_is_reported_and_adds_nothing(addon, clean_scene, bpy_session, tmp_path):
+    bpy = bpy_session
+    runner = importlib.import_module(ADDON_MODULE + ".blender.runner")
+    worker_module = importlib.import_module(ADDON_MODULE + ".worker")
+    before = id_names(bpy)
+    job = runner.worker().submit(worker_module.Job(str(SAMPLE), str(tmp_path / "absent.pt")))
+    driver = ModalDriver(bpy, job)
+    deadline = time.monotonic() + 60
+    while (result := driver.send("TIMER")) == {"PASS_THROUGH"} and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert result == {"CANCELLED"} and id_names(bpy) == before
+    assert driver.reports == [({"ERROR"}, f"Checkpoint '{tmp_path / 'absent.pt'}': no such file")]
 
 
 # ---- checkpoint validation from the preferences ---------------------------------------------------

@@ -1,4 +1,6 @@
-"""Gaussians <-> a Blender splat object, its photo frame and its camera.
+"""The Blender layer's public module: Gaussians <-> a splat object, its photo frame and its camera.
+
+    from bl_ext.user_default.sharp_from_image.blender.scene import gaussians_to_object, object_to_gaussians
 
 What gets made (all or nothing: a failure removes whatever was already created):
 
@@ -17,13 +19,14 @@ opacity, what the shading uses and what reads back exactly), ``sharp_lod`` (keep
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Any
 
 import bpy
 import numpy as np
+from mathutils import Matrix
 
 from .. import gaussians as G
 from ..errors import GaussiansError
@@ -35,8 +38,26 @@ COLOR_SPACE = "sharp_color_space"
 MODIFIER_NAME = "SHARP Splats"
 SENSOR_WIDTH_MM = 36.0
 CYCLES_TRANSPARENT_BOUNCES = 256  # each proxy face a ray passes costs one; fewer leave dark holes
-PHOTO_FRAME_ROTATION = (-math.pi / 2, 0.0, 0.0)  # OpenCV (x, y, z) -> Blender world (x, z, -y)
-CAMERA_IN_FRAME_ROTATION = (math.pi, 0.0, 0.0)  # Blender camera (looks down -z, +y up) in OpenCV axes
+# the photo frame turns OpenCV axes into Blender's world (looking along +Y, +Z up); the camera in
+# that frame is a Blender camera (looking down its -Z, +Y up) expressed in OpenCV axes
+PHOTO_FRAME_ROTATION = Matrix(G.OPENCV_TO_BLENDER_WORLD.tolist()).to_euler()
+CAMERA_IN_FRAME_ROTATION = Matrix(G.OPENCV_TO_BLENDER_CAMERA.tolist()).to_euler()
+
+
+@dataclass
+class SplatScene:
+    """What ``gaussians_to_object`` made and changed."""
+
+    splats: bpy.types.Object  # the splat object (point cloud or mesh) with the SHARP modifier
+    frame: bpy.types.Object  # its parent empty, the photo's camera frame
+    camera: bpy.types.Object | None  # the photo's camera (the scene camera), if one was made
+    render_changes: list[str] = field(default_factory=list)  # render settings changed, in words
+
+    def summary(self) -> str:
+        """One line for the user's report."""
+        camera = " with its camera" if self.camera is not None else ""
+        changed = f" (set {'; '.join(self.render_changes)})" if self.render_changes else ""
+        return f"Added '{self.splats.name}'{camera}: {splat_count(self.splats):,} splats{changed}"
 
 
 def gaussians_to_object(
@@ -46,17 +67,26 @@ def gaussians_to_object(
     create_camera: bool = True,
     transparency: str = "DITHERED",
     setup_render: bool = True,
-) -> bpy.types.Object:
+) -> SplatScene:
     """A splat object showing ``gaussians`` (see the module docstring), linked into ``collection``.
 
     ``create_camera`` makes the photo's camera the scene camera and sets the render size to the
     photo's (needs ``focal_px`` and ``image_size``; without them no camera is made).
-    ``setup_render`` raises Cycles' transparent bounces and picks the Standard view transform so
-    the splats' linear colours come out as in the photo.
+    ``transparency`` is how EEVEE blends this object's splats (``DITHERED`` or ``BLENDED``; other
+    splat objects keep theirs). ``setup_render`` raises Cycles' transparent bounces and picks the
+    Standard view transform so the splats' linear colours come out as in the photo.
+    Raises ``GaussiansError`` (nothing made) for splats Blender cannot show as asked.
     """
     if len(gaussians) == 0:
-        raise GaussiansError(f"'{name}' has no splats to show")
+        raise GaussiansError.about(name, "has no splats to show")
+    if transparency not in splat_shading.TRANSPARENCY_METHODS:
+        raise GaussiansError.about(name, f"unknown EEVEE transparency {transparency!r} "
+                                   f"(one of {', '.join(splat_shading.TRANSPARENCY_METHODS)})")
+    with_camera = bool(create_camera and gaussians.focal_px and gaussians.image_size)
+    if with_camera:
+        _check_camera_fits(gaussians, name)
     collection = collection or bpy.context.collection or _scene().collection
+    camera = None
     with _all_or_nothing():
         data = _new_splat_data(gaussians, name)
         frame = bpy.data.objects.new(f"{name} Photo", None)
@@ -68,7 +98,7 @@ def gaussians_to_object(
         _add_modifier(splats, transparency)
         collection.objects.link(frame)
         collection.objects.link(splats)
-        if create_camera and gaussians.focal_px and gaussians.image_size:
+        if with_camera:
             camera = _new_camera(gaussians, f"{name} Camera")
             camera.parent = frame
             collection.objects.link(camera)
@@ -77,8 +107,7 @@ def gaussians_to_object(
             scene.render.resolution_x, scene.render.resolution_y = gaussians.image_size
             scene.render.resolution_percentage = 100
             scene.render.pixel_aspect_x = scene.render.pixel_aspect_y = 1.0
-        if setup_render:
-            setup_scene_for_splats(_scene())
+        changes = setup_scene_for_splats(_scene()) if setup_render else []
     view_layer = bpy.context.view_layer
     if view_layer is not None:
         try:
@@ -88,7 +117,7 @@ def gaussians_to_object(
             view_layer.objects.active = splats
         except RuntimeError:  # the collection is excluded from this view layer: nothing to select
             pass
-    return splats
+    return SplatScene(splats, frame, camera, changes)
 
 
 def object_to_gaussians(obj: bpy.types.Object) -> G.Gaussians:
@@ -99,12 +128,14 @@ def object_to_gaussians(obj: bpy.types.Object) -> G.Gaussians:
     """
     data = obj.data
     if not isinstance(data, (bpy.types.Mesh, bpy.types.PointCloud)):
-        raise GaussiansError(f"'{obj.name}' is not a splat object (it is a {obj.type.lower()})")
+        raise GaussiansError.about(obj.name, f"is not a splat object (its type is {obj.type.title()})")
     attributes: Any = data.attributes
-    n = len(data.vertices) if isinstance(data, bpy.types.Mesh) else len(data.points)
+    n = splat_count(obj)
     missing = _missing_attributes(attributes)
     if missing:
-        raise GaussiansError(f"'{obj.name}' is not a splat object: it has no {missing} attribute")
+        raise GaussiansError.about(obj.name, f"is not a splat object: it has no {missing} attribute")
+    if n == 0:
+        raise GaussiansError.about(obj.name, "has no splats (all were deleted)")
     color_space = str(data.get(COLOR_SPACE, "srgb"))
     if splat_shading.COLOR_ATTRIBUTE in attributes:
         rgba = _read(attributes, splat_shading.COLOR_ATTRIBUTE, n, 4)
@@ -119,18 +150,66 @@ def object_to_gaussians(obj: bpy.types.Object) -> G.Gaussians:
     layers = _read(attributes, splat_shading.LAYER_ATTRIBUTE, n, 1, np.int32)[:, 0] \
         if splat_shading.LAYER_ATTRIBUTE in attributes else None
     size = data.get(IMAGE_SIZE)
-    return G.Gaussians(
-        means=_read(attributes, "position", n, 3),
-        scales=_read(attributes, "scale", n, 3),
-        quats=_read(attributes, "rotation", n, 4),
-        colors=colors,
-        opacities=np.clip(rgba[:, 3], 0.0, 1.0),
-        sh_rest=np.stack(sh, axis=1) if len(sh) in G.SH_REST_COUNTS else None,
-        focal_px=data.get(FOCAL_PX),
-        image_size=None if size is None else (int(size[0]), int(size[1])),
-        color_space=color_space,
-        layers=layers,
-    )
+    arrays = {"position": _read(attributes, "position", n, 3), "scale": _read(attributes, "scale", n, 3),
+              "rotation": _read(attributes, "rotation", n, 4), "colour": colors, "opacity": rgba[:, 3:]}
+    _check_edits(obj.name, arrays)
+    try:
+        return G.Gaussians(
+            means=arrays["position"],
+            scales=arrays["scale"],
+            quats=arrays["rotation"],
+            colors=colors,
+            opacities=np.clip(rgba[:, 3], 0.0, 1.0),
+            sh_rest=np.stack(sh, axis=1) if len(sh) in G.SH_REST_COUNTS else None,
+            focal_px=data.get(FOCAL_PX),
+            image_size=None if size is None else (int(size[0]), int(size[1])),
+            color_space=color_space,
+            layers=layers,
+        )
+    except GaussiansError as e:
+        raise GaussiansError.about(obj.name, f"holds splat data that cannot be used ({e})") from None
+
+
+def _check_edits(name: str, arrays: dict[str, np.ndarray]) -> None:
+    """Say in the user's terms which splats an edit has broken (non-numbers, negative sizes, null rotations)."""
+    problems = []
+    for attribute, values in arrays.items():
+        bad = int(np.count_nonzero(~np.isfinite(values).all(axis=1)))
+        if bad:
+            problems.append(f"{bad:,} with a {attribute} that is not a number (NaN or Inf)")
+    negative = int(np.count_nonzero((arrays["scale"] < 0).any(axis=1)))
+    if negative:
+        problems.append(f"{negative:,} with a negative scale")
+    null = int(np.count_nonzero(np.einsum("ij,ij->i", arrays["rotation"], arrays["rotation"]) == 0))
+    if null:
+        problems.append(f"{null:,} with an all-zero rotation")
+    if problems:
+        raise GaussiansError.about(name, f"has splats that cannot be used, perhaps after an edit: "
+                                   f"{'; '.join(problems)} (of {len(arrays['position']):,} splats); "
+                                   "undo the edit or delete those points")
+
+
+def _check_camera_fits(g: G.Gaussians, name: str) -> None:
+    """The photo's size and focal length must be values a Blender camera and render can hold."""
+    assert g.image_size is not None and g.focal_px is not None
+    render: Any = bpy.types.RenderSettings.bl_rna
+    limit = int(min(render.properties["resolution_x"].hard_max, render.properties["resolution_y"].hard_max))
+    w, h = g.image_size
+    if max(w, h) > limit:
+        raise GaussiansError.about(name, f"records a photo of {w:,} x {h:,} px, larger than Blender can render "
+                                   f"({limit:,} px a side); turn off Camera to import the splats alone")
+    lens: Any = bpy.types.Camera.bl_rna.properties["lens"]
+    mm = g.focal_px * SENSOR_WIDTH_MM / w
+    if not lens.hard_min <= mm <= lens.hard_max:
+        raise GaussiansError.about(name, f"records a focal length of {g.focal_px:.4g} px for a {w} px wide photo "
+                                   f"({mm:.4g} mm), outside what a Blender camera takes; turn off Camera to import "
+                                   "the splats alone")
+
+
+def splat_count(obj: bpy.types.Object) -> int:
+    """How many splats (points) a splat object holds."""
+    data = obj.data
+    return len(data.vertices) if isinstance(data, bpy.types.Mesh) else len(data.points)  # type: ignore[union-attr]
 
 
 def is_splat_object(obj: bpy.types.Object | None) -> bool:
@@ -158,12 +237,20 @@ def splat_modifier(obj: bpy.types.Object) -> Any:
 
 def set_modifier_input(modifier: bpy.types.NodesModifier, name: str, value: Any) -> None:
     """Set a modifier input by its name in the node group's interface."""
+    compat.set_modifier_value(modifier, _input_identifier(modifier, name), value)
+    modifier.id_data.update_tag()
+
+
+def modifier_input(modifier: bpy.types.NodesModifier, name: str) -> Any:
+    """A modifier input's value by its name in the node group's interface."""
+    return compat.get_modifier_value(modifier, _input_identifier(modifier, name))
+
+
+def _input_identifier(modifier: bpy.types.NodesModifier, name: str) -> str:
     group = modifier.node_group
     assert group is not None
-    item = next(i for i in group.interface.items_tree if i.item_type == "SOCKET" and i.in_out == "INPUT"
-                and i.name == name)
-    compat.set_modifier_value(modifier, item.identifier, value)
-    modifier.id_data.update_tag()
+    return next(i.identifier for i in group.interface.items_tree
+                if i.item_type == "SOCKET" and i.in_out == "INPUT" and i.name == name)
 
 
 def setup_scene_for_splats(scene: bpy.types.Scene) -> list[str]:
@@ -244,8 +331,9 @@ def _fill_attributes(data: bpy.types.Mesh | bpy.types.PointCloud, g: G.Gaussians
         _write(attributes, splat_shading.LAYER_ATTRIBUTE, "INT8", g.layers)
     if g.focal_px is not None:
         data[FOCAL_PX] = float(g.focal_px)
-    if g.image_size is not None:
-        data[IMAGE_SIZE] = list(g.image_size)
+    if g.image_size is not None:  # ID properties hold 32-bit ints: larger sizes go in as (exact) doubles
+        fits = max(g.image_size) < 2**31
+        data[IMAGE_SIZE] = list(g.image_size) if fits else [float(v) for v in g.image_size]
     data[COLOR_SPACE] = g.color_space
 
 
@@ -266,17 +354,38 @@ def _read(attributes: Any, name: str, n: int, width: int, dtype: Any = np.float3
 
 
 def _add_modifier(obj: bpy.types.Object, transparency: str) -> bpy.types.NodesModifier:
-    group = splat_shading.ensure_splat_node_group()
-    splat_material, point_material = splat_shading.ensure_materials()
-    splat_shading.set_transparency(splat_material, transparency)
     modifier = obj.modifiers.new(MODIFIER_NAME, "NODES")
     assert isinstance(modifier, bpy.types.NodesModifier)
-    modifier.node_group = group
-    set_modifier_input(modifier, "Splat Material", splat_material)
-    set_modifier_input(modifier, "Point Material", point_material)
-    # materials on the data too, so the Material tab and exporters see them
-    obj.data.materials.append(splat_material)
+    modifier.node_group = splat_shading.ensure_splat_node_group()
+    set_modifier_input(modifier, "Point Material", splat_shading.ensure_point_material())
+    set_transparency(obj, transparency)
     return modifier
+
+
+def transparency(obj: bpy.types.Object) -> str | None:
+    """How EEVEE blends this splat object (``DITHERED`` or ``BLENDED``); None when not ours to say."""
+    modifier = splat_modifier(obj)
+    return None if modifier is None else splat_shading.splat_material_transparency(
+        modifier_input(modifier, "Splat Material"))
+
+
+def set_transparency(obj: bpy.types.Object, method: str) -> None:
+    """Blend this splat object's splats in EEVEE by ``method``; other splat objects keep theirs.
+
+    Each method has its own shared material, so switching one object swaps its material and
+    changes nothing else.
+    """
+    modifier = splat_modifier(obj)
+    if modifier is None:
+        raise GaussiansError.about(obj.name, "has no SHARP Splats modifier")
+    material = splat_shading.ensure_splat_material(method)
+    set_modifier_input(modifier, "Splat Material", material)
+    # the material on the data too, so the Material tab and exporters see it
+    materials: Any = obj.data.materials
+    if len(materials) == 0:
+        materials.append(material)
+    else:
+        materials[0] = material
 
 
 def _new_camera(g: G.Gaussians, name: str) -> bpy.types.Object:
@@ -288,7 +397,7 @@ def _new_camera(g: G.Gaussians, name: str) -> bpy.types.Object:
     camera.sensor_width = SENSOR_WIDTH_MM
     camera.lens = g.focal_px * SENSOR_WIDTH_MM / width
     camera.clip_start = 0.01
-    camera.clip_end = max(100.0, 2.0 * float(g.means[:, 2].max()))
+    camera.clip_end = float(np.clip(2.0 * g.means[:, 2].max(), 100.0, 1e6))  # metres; past the farthest splat
     obj = bpy.data.objects.new(name, camera)
     obj.rotation_euler = CAMERA_IN_FRAME_ROTATION
     return obj

@@ -1,4 +1,4 @@
-"""Gaussians <-> splat object on real Blender: what the scene holds, what the modifier shows."""
+"""Gaussians <-> splat object on real Blender (``blender.scene``): what the scene holds, what the modifier shows."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ pytestmark = pytest.mark.blender
 
 @pytest.fixture
 def so(addon):
-    return importlib.import_module(ADDON_MODULE + ".blender.splat_object")
+    return importlib.import_module(ADDON_MODULE + ".blender.scene")
 
 
 @pytest.fixture
@@ -46,7 +46,8 @@ def test_builds_exactly_the_object_its_frame_camera_and_shading(so, clean_scene,
     bpy = bpy_session
     before = id_names(bpy)
     g = sharp_gaussians()
-    obj = so.gaussians_to_object(g, "photo")
+    built = so.gaussians_to_object(g, "photo")
+    obj = built.splats
     after = id_names(bpy)
     made = {k: after[k] - before[k] for k in after}
     assert made["objects"] == {"photo", "photo Photo", "photo Camera"}
@@ -58,13 +59,15 @@ def test_builds_exactly_the_object_its_frame_camera_and_shading(so, clean_scene,
     assert obj.parent.name == "photo Photo" and bpy.data.objects["photo Camera"].parent == obj.parent
     assert [m.type for m in obj.modifiers] == ["NODES"] and obj.modifiers[0].node_group.name == "SHARP Splats"
     assert bpy.context.view_layer.objects.active == obj and obj.select_get()
+    assert (built.frame.name, built.camera.name) == ("photo Photo", "photo Camera")
+    assert built.summary().startswith("Added 'photo' with its camera: 1,000 splats (set Cycles transparent bounces")
     assert instance_count(bpy) == len(g)
 
 
 @pytest.mark.parametrize("sh_degree", [0, 3])
 def test_round_trip_is_exact_and_attributes_follow_blender_53(so, clean_scene, sh_degree):
     g = sharp_gaussians(500, sh_degree=sh_degree)
-    obj = so.gaussians_to_object(g, "photo", create_camera=False)
+    obj = so.gaussians_to_object(g, "photo", create_camera=False).splats
     back = so.object_to_gaussians(obj)
     for name in ("means", "scales", "quats", "colors", "opacities", "sh_rest", "layers"):
         a, b = getattr(back, name), getattr(g, name)
@@ -84,7 +87,7 @@ def test_round_trip_is_exact_and_attributes_follow_blender_53(so, clean_scene, s
 
 def test_native_53_style_cloud_reads_colour_from_radiance_base(so, clean_scene):
     g = sharp_gaussians(300)
-    obj = so.gaussians_to_object(g, "native", create_camera=False)
+    obj = so.gaussians_to_object(g, "native", create_camera=False).splats
     obj.data.attributes.remove(obj.data.attributes["sharp_color"])
     back = so.object_to_gaussians(obj)
     np.testing.assert_allclose(back.colors, g.colors, atol=2e-6)
@@ -96,10 +99,10 @@ def test_other_objects_are_refused_by_name(so, clean_scene, bpy_session, Gaussia
     mesh = bpy.data.meshes.new("plain")
     obj = bpy.data.objects.new("plain", mesh)
     assert not so.is_splat_object(obj)
-    with pytest.raises(GaussiansError, match="'plain' is not a splat object: it has no position, scale, rotation"):
+    with pytest.raises(GaussiansError, match="object 'plain': is not a splat object: it has no position, scale, rot"):
         so.object_to_gaussians(obj)
     empty = bpy.data.objects.new("nothing", None)
-    with pytest.raises(GaussiansError, match="'nothing' is not a splat object"):
+    with pytest.raises(GaussiansError, match=r"object 'nothing': is not a splat object \(its type is Empty\)"):
         so.object_to_gaussians(empty)
 
 
@@ -109,7 +112,7 @@ def test_camera_frames_the_splats_like_the_photo(so, clean_scene, bpy_session):
 
     bpy = bpy_session
     g = sharp_gaussians(200)
-    obj = so.gaussians_to_object(g, "photo")
+    obj = so.gaussians_to_object(g, "photo").splats
     scene = bpy.context.scene
     camera = scene.camera
     assert camera is not None and camera.name == "photo Camera"
@@ -150,15 +153,34 @@ def _transforms(scene) -> list[str]:
 
 def test_node_group_and_materials_are_made_once_and_reused(so, clean_scene, bpy_session):
     bpy = bpy_session
-    a = so.gaussians_to_object(sharp_gaussians(10), "a", create_camera=False)
-    b = so.gaussians_to_object(sharp_gaussians(10), "b", create_camera=False, transparency="BLENDED")
+    a = so.gaussians_to_object(sharp_gaussians(10), "a", create_camera=False).splats
+    b = so.gaussians_to_object(sharp_gaussians(10), "b", create_camera=False).splats
     assert len(bpy.data.node_groups) == 1 and len(bpy.data.materials) == 2
     group = a.modifiers[0].node_group
     assert b.modifiers[0].node_group == group and group["sharp_version"] >= 1
-    assert bpy.data.materials["SHARP Splat"].surface_render_method == "BLENDED"
+    assert a.active_material == b.active_material == bpy.data.materials["SHARP Splat"]
     group["sharp_version"] = 0  # a file from an older add-on keeps its group; new objects get a current one
-    c = so.gaussians_to_object(sharp_gaussians(10), "c", create_camera=False)
+    c = so.gaussians_to_object(sharp_gaussians(10), "c", create_camera=False).splats
     assert c.modifiers[0].node_group != group and len(bpy.data.node_groups) == 2
+
+
+def test_eevee_transparency_belongs_to_each_object(so, clean_scene, bpy_session):
+    """A second import with Blended leaves the first object Dithered; switching one object changes only it."""
+    bpy = bpy_session
+    first = so.gaussians_to_object(sharp_gaussians(10), "first", create_camera=False).splats
+    second = so.gaussians_to_object(sharp_gaussians(10), "second", create_camera=False,
+                                    transparency="BLENDED").splats
+    assert (so.transparency(first), so.transparency(second)) == ("DITHERED", "BLENDED")
+    assert first.active_material.surface_render_method == "DITHERED"
+    assert second.active_material.surface_render_method == "BLENDED"
+    modifier_material = so.modifier_input(so.splat_modifier(second), "Splat Material")
+    assert modifier_material == second.active_material  # what renders is what the Material tab shows
+    first.sharp_transparency = "BLENDED"  # the object's own setting (Properties > Object > SHARP Splats)
+    assert (so.transparency(first), so.transparency(second)) == ("BLENDED", "BLENDED")
+    second.sharp_transparency = "DITHERED"
+    assert (first.sharp_transparency, second.sharp_transparency) == ("BLENDED", "DITHERED")
+    assert so.modifier_input(so.splat_modifier(first), "Splat Material").surface_render_method == "BLENDED"
+    assert len([m for m in bpy.data.materials if m.name.startswith("SHARP Splat")]) == 3  # 2 methods + points
 
 
 def test_modifier_inputs_filter_the_splats(so, clean_scene, bpy_session):
@@ -166,7 +188,7 @@ def test_modifier_inputs_filter_the_splats(so, clean_scene, bpy_session):
     n = 2000
     g = sharp_gaussians(n)
     g = g.replace(opacities=np.where(np.arange(n) % 4 == 0, 0.001, g.opacities).astype(np.float32))
-    obj = so.gaussians_to_object(g, "f", create_camera=False)
+    obj = so.gaussians_to_object(g, "f", create_camera=False).splats
     modifier = so.splat_modifier(obj)
     visible = g.opacities >= 1 / 255
     assert instance_count(bpy) == visible.sum()
@@ -197,7 +219,7 @@ def test_modifier_inputs_filter_the_splats(so, clean_scene, bpy_session):
 def test_points_display_makes_one_point_per_kept_splat(so, clean_scene, bpy_session):
     bpy = bpy_session
     g = sharp_gaussians(400)
-    obj = so.gaussians_to_object(g, "p", create_camera=False)
+    obj = so.gaussians_to_object(g, "p", create_camera=False).splats
     modifier = so.splat_modifier(obj)
     so.set_modifier_input(modifier, "Show as Points", True)
     so.set_modifier_input(modifier, "Splat Size", 2.0)
@@ -238,7 +260,37 @@ def test_empty_gaussians_are_refused(so, clean_scene, bpy_session, GaussiansErro
 
 
 def test_photo_frame_turns_opencv_into_blender_axes(so, clean_scene, bpy_session):
-    obj = so.gaussians_to_object(sharp_gaussians(10), "axes", create_camera=False)
+    obj = so.gaussians_to_object(sharp_gaussians(10), "axes", create_camera=False).splats
     bpy_session.context.view_layer.update()
     np.testing.assert_allclose(np.array(obj.matrix_world.to_3x3()), G.OPENCV_TO_BLENDER_WORLD, atol=1e-7)
     assert obj.parent.rotation_euler[0] == pytest.approx(-math.pi / 2)
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"image_size": (4_294_967_295, 1)}, "larger than Blender can render"),
+    ({"focal_px": 1e-3}, "outside what a Blender camera takes"),
+])
+def test_extreme_photo_metadata_is_refused_before_anything_is_made(so, clean_scene, bpy_session, GaussiansError,
+                                                                 change, message):
+    before = id_names(bpy_session)
+    g = sharp_gaussians(20).replace(**change)
+    with pytest.raises(GaussiansError, match=f"object 'huge': records .*{message}.*turn off Camera"):
+        so.gaussians_to_object(g, "huge")
+    assert id_names(bpy_session) == before
+    splats = so.gaussians_to_object(g, "huge", create_camera=False)  # the splats alone are fine
+    assert splats.camera is None
+    back = so.object_to_gaussians(splats.splats)
+    assert (back.image_size, back.focal_px) == (g.image_size, g.focal_px)  # kept exactly, for export
+
+
+def test_edited_splats_that_cannot_be_used_are_named_in_user_terms(so, clean_scene, GaussiansError):
+    obj = so.gaussians_to_object(sharp_gaussians(30), "edited", create_camera=False).splats
+    positions = np.zeros(30 * 3, np.float32)
+    obj.data.attributes["position"].data.foreach_get("vector", positions)
+    positions[:6] = np.nan  # two splats moved to NaN, as a broken edit or script leaves them
+    obj.data.attributes["position"].data.foreach_set("vector", positions)
+    with pytest.raises(GaussiansError) as info:
+        so.object_to_gaussians(obj)
+    assert str(info.value) == ("object 'edited': has splats that cannot be used, perhaps after an edit: 2 with a "
+                               "position that is not a number (NaN or Inf) (of 30 splats); undo the edit or delete "
+                               "those points")
