@@ -115,8 +115,8 @@ def test_devices_and_precisions_resolve_or_explain():
 
 
 def test_out_of_memory_becomes_advice():
-    from sharp_addon.model.out_of_memory import translate_out_of_memory
     from sharp_addon.errors import OutOfMemory
+    from sharp_addon.model.out_of_memory import translate_out_of_memory
 
     with pytest.raises(OutOfMemory, match=r"ran out of memory running SHARP\. Try precision 'fp16'"):
         with translate_out_of_memory(torch.device("cpu")):
