@@ -1,4 +1,4 @@
-"""The splat look: one geometry-node group and two materials, made once per file and reused.
+"""The splat look: one geometry-node group and three materials, made once per file and reused.
 
 Geometry: every kept splat instances a cube whose half-edge is the Gaussian's visible extent,
 k = min(3, sqrt(2 ln(255 o))) standard deviations (beyond it o exp(-r^2/2) < 1/255), rotated and
@@ -9,15 +9,25 @@ Material: in the cube's own (instance) coordinates the Gaussian is the unit sphe
 closest point of the whole view ray is m^2 = k^2 (|l|^2 - (l.n)^2) (the ray-marginal of
 shared/blender/NOTES.md, section 6), and alpha = min(0.99, o exp(-m^2 / 2)). Back faces are
 transparent so every cube is counted once; the colour is the splat's linear RGB as emission.
+There is one splat material per EEVEE transparency method (``TRANSPARENCY_METHODS``), so objects
+imported with different methods never change each other; Cycles renders both alike.
 
 The node group reads the attribute names of Blender 5.3's native splats (``position``,
 ``scale``, ``rotation``) plus ``sharp_color`` (linear RGB, alpha = opacity), ``sharp_lod`` and
-``sharp_layer`` written by ``splat_object``.
+``sharp_layer`` written by the splat object.
+
+Layout (what a user sees in the node editor): each stage of a graph is a labelled frame. Frames
+stand in columns by their depth in the graph of frames (a frame's column is one right of the
+frames feeding it; frames of one column are stacked top to bottom), and inside a frame the nodes
+stand in columns by their depth among the frame's own links, stacked without overlap by an
+estimated height (``estimated_size``: ``node.dimensions`` is 0 until the editor draws). Every
+link therefore runs left to right.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,11 +35,16 @@ import bpy
 
 from . import compat
 
-NODES_VERSION = 1  # bump when the node group or materials change; old files keep their old copies
+NODES_VERSION = 2  # bump when the node group or materials change; old files keep their old copies
 NODE_GROUP_NAME = "SHARP Splats"
-SPLAT_MATERIAL_NAME = "SHARP Splat"
+SPLAT_MATERIAL_NAME = "SHARP Splat"  # dithered transparency
+BLENDED_SPLAT_MATERIAL_NAME = "SHARP Splat Blended"
 POINT_MATERIAL_NAME = "SHARP Splat Points"
 STAMP = "sharp_version"  # custom property on the node group and materials
+ROLE = "sharp_role"  # custom property: which of our datablocks it is (its original name)
+
+TRANSPARENCY_METHODS = ("DITHERED", "BLENDED")  # EEVEE: order-free but noisy while moving / smooth
+_SPLAT_MATERIAL_ROLES = {"DITHERED": SPLAT_MATERIAL_NAME, "BLENDED": BLENDED_SPLAT_MATERIAL_NAME}
 
 COLOR_ATTRIBUTE = "sharp_color"
 LOD_ATTRIBUTE = "sharp_lod"
@@ -72,14 +87,17 @@ INPUTS = (
 )  # fmt: skip
 
 
-def _stamped(collection: Any, name: str) -> Any | None:
+# ---- the datablocks -------------------------------------------------------------------------------
+
+
+def _stamped(collection: Any, role: str) -> Any | None:
     """The datablock this version of the add-on made (by stamp, so users may rename it)."""
-    return next((d for d in collection if d.get(STAMP) == NODES_VERSION and d.get("sharp_role") == name), None)
+    return next((d for d in collection if d.get(STAMP) == NODES_VERSION and d.get(ROLE) == role), None)
 
 
 def _stamp(datablock: Any, role: str) -> None:
     datablock[STAMP] = NODES_VERSION
-    datablock["sharp_role"] = role
+    datablock[ROLE] = role
 
 
 def ensure_splat_node_group() -> Any:
@@ -91,80 +109,286 @@ def ensure_splat_node_group() -> Any:
     return group
 
 
-def ensure_materials() -> tuple[bpy.types.Material, bpy.types.Material]:
-    """The file's (splat, point) materials of this version, made on first use."""
-    return (_ensure_material(SPLAT_MATERIAL_NAME, _build_splat_material),
-            _ensure_material(POINT_MATERIAL_NAME, _build_point_material))
+def ensure_splat_material(transparency: str = "DITHERED") -> bpy.types.Material:
+    """The file's splat material for an EEVEE transparency method of ``TRANSPARENCY_METHODS``,
+    made on first use ("SHARP Splat" dithered, "SHARP Splat Blended" blended)."""
+    if transparency not in _SPLAT_MATERIAL_ROLES:
+        raise ValueError(f"transparency must be one of {', '.join(TRANSPARENCY_METHODS)}; got {transparency!r}")
+    return _ensure_material(_SPLAT_MATERIAL_ROLES[transparency],
+                            lambda m: _build_splat_material(m, transparency))
 
 
-def _ensure_material(name: str, build: Callable[[bpy.types.Material], None]) -> bpy.types.Material:
-    material = _stamped(bpy.data.materials, name)
+def ensure_point_material() -> bpy.types.Material:
+    """The file's material of the fast point display ("SHARP Splat Points"), made on first use."""
+    return _ensure_material(POINT_MATERIAL_NAME, _build_point_material)
+
+
+def splat_material_transparency(material: Any) -> str | None:
+    """``DITHERED`` or ``BLENDED`` for one of our splat materials (read from its stamp and role, so
+    a renamed one still counts), None for any other material. Version-1 files had one splat
+    material for both methods: there its render method tells."""
+    version, role = (material.get(STAMP), material.get(ROLE)) if material is not None else (None, None)
+    if not isinstance(version, int):
+        return None
+    if version < 2 and role == SPLAT_MATERIAL_NAME:
+        method = getattr(material, "surface_render_method", "DITHERED")
+        return method if method in TRANSPARENCY_METHODS else "DITHERED"
+    return next((method for method, name in _SPLAT_MATERIAL_ROLES.items() if role == name), None)
+
+
+def _ensure_material(role: str, build: Callable[[bpy.types.Material], None]) -> bpy.types.Material:
+    material = _stamped(bpy.data.materials, role)
     if material is None:
-        material = bpy.data.materials.new(name)
+        material = bpy.data.materials.new(role)
         build(material)
-        _stamp(material, name)
+        _stamp(material, role)
     return material
-
-
-def set_transparency(material: bpy.types.Material, method: str) -> None:
-    """EEVEE transparency: ``DITHERED`` (order-free, noisy while moving) or ``BLENDED`` (smooth)."""
-    if method not in ("DITHERED", "BLENDED"):
-        raise ValueError(f"transparency must be DITHERED or BLENDED; got {method!r}")
-    setattr(material, "surface_render_method", method)  # noqa: B010 - the stubs type it as a Literal
-    compat.set_if_present(material, "use_transparency_overlap", True)
 
 
 # ---- node building helpers ------------------------------------------------------------------------
 
+HEADER_HEIGHT = 30.0  # estimated heights (px at UI scale 1), rough upper bounds of what the editor draws
+SOCKET_HEIGHT = 22.0
+PROPERTY_HEIGHT = 30.0
+NODE_GAP = (60.0, 30.0)  # between columns, between nodes of a column
+FRAME_GAP = 80.0  # between frames
+FRAME_MARGIN = 30.0  # from a frame's edge to its nodes
+FRAME_LABEL_HEIGHT = 40.0  # above a frame's nodes, for its label
+_BASE_NODE_PROPERTIES = frozenset(p.identifier for p in bpy.types.Node.bl_rna.properties)
+_VECTOR_SOCKETS = ("VECTOR", "ROTATION")  # unlinked, these show one row per component under the label
+
+
+def _visible(socket: Any) -> bool:
+    return bool(socket.enabled and not socket.hide)
+
+
+def estimated_size(node: Any) -> tuple[float, float]:
+    """(width, height) of a node as the editor draws it, height estimated from its visible sockets
+    and its own properties (each shown as a row, a rough upper bound)."""
+    rows = sum(1 for s in node.outputs if _visible(s))
+    for s in node.inputs:
+        if _visible(s):
+            rows += 4 if s.type in _VECTOR_SOCKETS and not s.is_linked and not s.hide_value else 1
+    properties = sum(1 for p in node.bl_rna.properties if p.identifier not in _BASE_NODE_PROPERTIES
+                     and not p.is_readonly)
+    return float(node.width), HEADER_HEIGHT + SOCKET_HEIGHT * rows + PROPERTY_HEIGHT * properties
+
+
+def absolute_location(node: Any) -> tuple[float, float]:
+    """A node's top-left corner in the editor: ``location`` is relative to its frame once parented
+    (4.2, 5.0 and 5.2 alike); ``location_absolute`` says so directly where it exists (4.4+)."""
+    x, y = node.location
+    parent = node.parent
+    if parent is not None:
+        px, py = absolute_location(parent)
+        x, y = x + px, y + py
+    return float(x), float(y)
+
+
+def _set_absolute_location(node: Any, x: float, y: float) -> None:
+    if hasattr(node, "location_absolute"):
+        node.location_absolute = (x, y)
+    else:
+        px, py = absolute_location(node.parent) if node.parent is not None else (0.0, 0.0)
+        node.location = (x - px, y - py)
+
 
 class _Builder:
-    """Terse node creation and linking by socket name (never by index: indices move between versions)."""
+    """Terse node creation and linking by socket name (never by index: indices move between versions),
+    every node made inside a ``stage`` frame; ``arrange`` lays the graph out once it is complete."""
 
     def __init__(self, tree: Any) -> None:
         self.tree: Any = tree
-        self.x = 0
+        self.stages: list[tuple[Any, list[Any]]] = []  # (frame, its nodes in creation order)
+        self._in_stage = False
 
-    def node(self, idname: str, inputs: dict[str | int, Any] | None = None, **props: Any) -> Any:
+    @contextmanager
+    def stage(self, label: str) -> Iterator[None]:
+        """Nodes made inside go into a new frame labelled ``label``."""
+        frame = self.tree.nodes.new("NodeFrame")
+        frame.name = frame.label = label
+        self.stages.append((frame, []))
+        self._in_stage = True
+        try:
+            yield
+        finally:
+            self._in_stage = False
+
+    def node(self, idname: str, inputs: dict[str | tuple[str, int], Any] | None = None, label: str = "",
+             **props: Any) -> Any:
+        assert self._in_stage, "every node is made inside a stage (its frame)"
         node = self.tree.nodes.new(idname)
-        node.location = (self.x, 0)
-        self.x += 60
+        self.stages[-1][1].append(node)
+        if label:
+            node.label = label
+            node.width = max(node.width, min(260.0, 7.0 * len(label) + 40.0))  # the header shows it whole
         for prop, value in props.items():
             setattr(node, prop, value)
-        for socket, value in (inputs or {}).items():
-            self.feed(node, socket, value)
+        for key, value in (inputs or {}).items():
+            self.feed(node, key, value)
         return node
 
-    def feed(self, node: Any, key: str | int, value: Any) -> None:
-        """Link or set an input given by index or by name (the first enabled one of that name: several
-        nodes keep one hidden socket per data type, and 5.2 has only the active one)."""
-        if isinstance(key, str):
-            socket = next((s for s in node.inputs if s.name == key and s.enabled), None) or node.inputs[key]
-        else:
-            socket = node.inputs[key]
+    @staticmethod
+    def socket(sockets: Any, key: str | tuple[str, int]) -> Any:
+        """The socket ``name`` or the n-th socket ``(name, n)`` of that name among the enabled ones
+        (several nodes keep one hidden socket per data type, and 5.2 has only the active one)."""
+        name, nth = (key, 0) if isinstance(key, str) else key
+        enabled = [s for s in sockets if s.name == name and s.enabled]
+        if nth < len(enabled):
+            return enabled[nth]
+        if nth == 0:
+            return sockets[name]
+        raise KeyError(f"no enabled socket {key!r}")
+
+    def feed(self, node: Any, key: str | tuple[str, int], value: Any) -> None:
+        """Link a socket into an input, or set the input's value."""
+        socket = self.socket(node.inputs, key)
         if isinstance(value, bpy.types.NodeSocket):
             self.tree.links.new(value, socket)
         else:
             socket.default_value = value
 
-    def math(self, operation: str, a: Any, b: Any = 0.0) -> bpy.types.NodeSocket:
-        node = self.node("ShaderNodeMath", operation=operation)
-        self.feed(node, 0, a)
-        self.feed(node, 1, b)
-        return node.outputs[0]
+    def link(self, output: Any, node: Any, key: str | tuple[str, int]) -> None:
+        self.tree.links.new(output, self.socket(node.inputs, key))
 
-    def vmath(self, operation: str, a: Any, b: Any = None, scale: Any = None) -> bpy.types.NodeSocket:
-        node = self.node("ShaderNodeVectorMath", operation=operation)
-        self.feed(node, 0, a)
+    def out(self, node: Any, name: str) -> bpy.types.NodeSocket:
+        return self.socket(node.outputs, name)
+
+    # -- arithmetic
+
+    def math(self, operation: str, a: Any, b: Any = None, label: str = "") -> bpy.types.NodeSocket:
+        node = self.node("ShaderNodeMath", {"Value": a}, label, operation=operation)
         if b is not None:
-            self.feed(node, 1, b)
+            self.feed(node, ("Value", 1), b)
+        return self.out(node, "Value")
+
+    def vmath(self, operation: str, a: Any, b: Any = None, scale: Any = None, label: str = "") -> bpy.types.NodeSocket:
+        node = self.node("ShaderNodeVectorMath", {"Vector": a}, label, operation=operation)
+        if b is not None:
+            self.feed(node, ("Vector", 1), b)
         if scale is not None:
             self.feed(node, "Scale", scale)
-        return node.outputs["Value" if operation in ("DOT_PRODUCT", "LENGTH", "DISTANCE") else "Vector"]
+        return self.out(node, "Value" if operation in ("DOT_PRODUCT", "LENGTH", "DISTANCE") else "Vector")
 
     def extent_squared(self, opacity: Any) -> bpy.types.NodeSocket:
         """k^2 = min(9, 2 ln(255 o)): the squared extent in standard deviations where o e^(-r^2/2) = 1/255."""
-        log = self.math("LOGARITHM", self.math("MULTIPLY", opacity, 255.0), 2.718281828459045)
-        return self.math("MINIMUM", self.math("MAXIMUM", self.math("MULTIPLY", log, 2.0), 0.0), MAX_EXTENT**2)
+        log = self.math("LOGARITHM", self.math("MULTIPLY", opacity, 255.0, "255 o"), 2.718281828459045,
+                        "ln(255 o)")
+        twice = self.math("MULTIPLY", log, 2.0, "2 ln(255 o)")
+        return self.math("MINIMUM", self.math("MAXIMUM", twice, 0.0, "max(0, 2 ln(255 o))"), MAX_EXTENT**2,
+                         "k² = min(9, 2 ln(255 o))")
+
+    # -- logic: the only ways the graphs combine booleans
+
+    def compare(self, a: Any, b: Any, operation: str, data_type: str = "FLOAT", label: str = "") -> Any:
+        """``a <operation> b``; vectors compare element-wise (true when every component does)."""
+        node = self.node("FunctionNodeCompare", None, label, data_type=data_type, operation=operation)
+        if data_type == "VECTOR":
+            node.mode = "ELEMENT"
+        self.feed(node, "A", a)
+        self.feed(node, "B", b)
+        return self.out(node, "Result")
+
+    def _boolean(self, operation: str, operands: tuple[Any, ...], label: str) -> Any:
+        node = self.node("FunctionNodeBooleanMath", None, label, operation=operation)
+        for n, operand in enumerate(operands):
+            self.feed(node, ("Boolean", n), operand)
+        return self.out(node, "Boolean")
+
+    def and_(self, a: Any, b: Any, label: str = "") -> Any:
+        return self._boolean("AND", (a, b), label)
+
+    def or_(self, a: Any, b: Any, label: str = "") -> Any:
+        return self._boolean("OR", (a, b), label)
+
+    def not_(self, a: Any, label: str = "") -> Any:
+        return self._boolean("NOT", (a,), label)
+
+    # -- layout
+
+    def arrange(self) -> None:
+        """Frames in columns by their depth among frames, nodes in columns by their depth inside their
+        frame, top-aligned and stacked by estimated height; then each node is parented to its frame."""
+        owner = {node.as_pointer(): i for i, (_, nodes) in enumerate(self.stages) for node in nodes}
+        inner: dict[int, list[Any]] = {}  # node -> the nodes of its own frame that feed it
+        outer: list[set[int]] = [set() for _ in self.stages]  # frame -> the frames that feed it
+        for link in self.tree.links:
+            source, target = owner[link.from_node.as_pointer()], owner[link.to_node.as_pointer()]
+            if source == target:
+                inner.setdefault(link.to_node.as_pointer(), []).append(link.from_node)
+            else:
+                outer[target].add(source)
+        frame_columns = _depths(len(self.stages), lambda i: outer[i])
+        layouts = [_layout_frame(nodes, inner) for _, nodes in self.stages]  # (offsets, width, height)
+
+        lefts, _ = _column_lefts(frame_columns, [width for _, width, _ in layouts], 0.0, FRAME_GAP)
+        tops = dict.fromkeys(lefts, 0.0)
+        for i, (frame, nodes) in enumerate(self.stages):
+            offsets, width, height = layouts[i]
+            column = frame_columns[i]
+            left, top = lefts[column], tops[column]
+            tops[column] = top - height - FRAME_GAP
+            frame.location = (left, top)
+            frame.width, frame.height = width, height  # the editor refits them (shrink) to what it draws
+            for node, (dx, dy) in zip(nodes, offsets):
+                node.parent = frame
+                _set_absolute_location(node, left + dx, top + dy)
+
+
+def _depths(count: int, preceding: Callable[[int], Any]) -> list[int]:
+    """Each item's column: 0 without predecessors, else one more than its deepest predecessor."""
+    depth: dict[int, int] = {}
+    visiting: set[int] = set()
+
+    def visit(i: int) -> int:
+        if i not in depth:
+            if i in visiting:
+                raise ValueError("the stages feed each other in a cycle; they cannot read left to right")
+            visiting.add(i)
+            depth[i] = 1 + max((visit(j) for j in preceding(i)), default=-1)
+            visiting.discard(i)
+        return depth[i]
+
+    return [visit(i) for i in range(count)]
+
+
+def _column_lefts(columns: list[int], widths: list[float], start: float, gap: float) -> tuple[dict[int, float], float]:
+    """Left edge of each column (as wide as its widest item, ``gap`` apart from ``start``) and the right
+    edge of the last."""
+    column_widths: dict[int, float] = {}
+    for column, width in zip(columns, widths):
+        column_widths[column] = max(column_widths.get(column, 0.0), width)
+    lefts, x = {}, start
+    for column in sorted(column_widths):
+        lefts[column], x = x, x + column_widths[column] + gap
+    return lefts, x - gap
+
+
+def _layout_frame(nodes: list[Any], inner: dict[int, list[Any]]) -> tuple[list[tuple[float, float]], float, float]:
+    """Offsets of ``nodes`` from their frame's top-left corner, and the frame's width and height.
+
+    A node's column is one right of the frame's nodes feeding it; a node fed only from outside
+    the frame stands one left of its leftmost consumer in the frame (so constants sit by their use)."""
+    index = {node.as_pointer(): i for i, node in enumerate(nodes)}
+    feeders = [[index[f.as_pointer()] for f in inner.get(node.as_pointer(), [])] for node in nodes]
+    columns = _depths(len(nodes), lambda i: feeders[i])
+    consumers: list[list[int]] = [[] for _ in nodes]
+    for i, sources in enumerate(feeders):
+        for j in sources:
+            consumers[j].append(i)
+    for i in range(len(nodes)):
+        if not feeders[i] and consumers[i]:
+            columns[i] = min(columns[j] for j in consumers[i]) - 1
+    sizes = [estimated_size(node) for node in nodes]
+    lefts, right = _column_lefts(columns, [width for width, _ in sizes], FRAME_MARGIN, NODE_GAP[0])
+    next_tops = dict.fromkeys(lefts, -FRAME_LABEL_HEIGHT)
+    offsets, bottom = [], 0.0
+    for column, (_, height) in zip(columns, sizes):
+        top = next_tops[column]
+        offsets.append((lefts[column], top))
+        next_tops[column] = top - height - NODE_GAP[1]
+        bottom = min(bottom, top - height)
+    return offsets, right + FRAME_MARGIN, FRAME_MARGIN - bottom
 
 
 # ---- geometry nodes -------------------------------------------------------------------------------
@@ -186,136 +410,160 @@ def _build_node_group() -> Any:
         if spec.subtype != "NONE":
             socket.subtype = spec.subtype
     b = _Builder(group)
-    gin = b.node("NodeGroupInput")
-    gout = b.node("NodeGroupOutput")
-    geometry = gin.outputs["Geometry"]
 
-    def named(name: str, data_type: str) -> bpy.types.NodeSocket:
-        return b.node("GeometryNodeInputNamedAttribute", {"Name": name}, data_type=data_type).outputs["Attribute"]
+    with b.stage("Modifier inputs"):
+        gin = b.node("NodeGroupInput")
 
-    color = b.node("FunctionNodeSeparateColor", {"Color": named(COLOR_ATTRIBUTE, "FLOAT_COLOR")})
-    opacity = color.outputs["Alpha"]
+    def inputs(name: str) -> Any:
+        return b.out(gin, name)
 
-    # which splats to show
-    def both(a: Any, c: Any) -> bpy.types.NodeSocket:
-        return b.node("FunctionNodeBooleanMath", {0: a, 1: c}, operation="AND").outputs[0]
+    geometry = inputs("Geometry")
 
-    def compare(a: Any, c: Any, operation: str, data_type: str = "FLOAT") -> bpy.types.NodeSocket:
-        node = b.node("FunctionNodeCompare", data_type=data_type, operation=operation)
-        if data_type == "VECTOR":
-            node.mode = "ELEMENT"
-        b.feed(node, "A", a)
-        b.feed(node, "B", c)
-        return node.outputs["Result"]
+    with b.stage("Attributes"):
+        def named(name: str, data_type: str, label: str) -> Any:
+            node = b.node("GeometryNodeInputNamedAttribute", {"Name": name}, label, data_type=data_type)
+            return b.out(node, "Attribute")
 
-    opaque = compare(opacity, gin.outputs["Opacity Threshold"], "GREATER_EQUAL")
-    kept = compare(named(LOD_ATTRIBUTE, "FLOAT"), gin.outputs["Keep Fraction"], "LESS_THAN")
-    is_first = compare(named(LAYER_ATTRIBUTE, "INT"), 0, "EQUAL", "INT")
-    is_later = b.node("FunctionNodeBooleanMath", {0: is_first}, operation="NOT").outputs[0]
-    layer_ok = b.node("FunctionNodeBooleanMath", {
-        0: both(is_first, gin.outputs["Visible Layer"]),
-        1: both(is_later, gin.outputs["Occluded Layer"]),
-    }, operation="OR").outputs[0]
-    position = b.node("GeometryNodeInputPosition").outputs["Position"]
-    in_box = both(compare(position, gin.outputs["Crop Min"], "GREATER_EQUAL", "VECTOR"),
-                  compare(position, gin.outputs["Crop Max"], "LESS_EQUAL", "VECTOR"))
-    crop_ok = b.node("FunctionNodeBooleanMath", {0: b.node("FunctionNodeBooleanMath", {
-        0: gin.outputs["Use Crop Box"]}, operation="NOT").outputs[0], 1: in_box}, operation="OR").outputs[0]
-    selection = both(both(opaque, kept), both(layer_ok, crop_ok))
+        color = b.node("FunctionNodeSeparateColor", {"Color": named(COLOR_ATTRIBUTE, "FLOAT_COLOR", "Colour")},
+                       "Opacity (alpha)")
+        opacity = b.out(color, "Alpha")
+        lod = named(LOD_ATTRIBUTE, "FLOAT", "Keep-fraction key")
+        layer = named(LAYER_ATTRIBUTE, "INT", "Depth layer")
+        position = b.out(b.node("GeometryNodeInputPosition"), "Position")
+        scale = named("scale", "FLOAT_VECTOR", "Sigma (scale)")
+        rotation = named("rotation", "QUATERNION", "Rotation")
 
-    # proxy size: k sigma, times the user's splat size; never exactly 0 (the shader inverts it)
-    extent = b.math("MULTIPLY", b.math("SQRT", b.extent_squared(opacity)), gin.outputs["Splat Size"])
-    sigma = b.vmath("MAXIMUM", named("scale", "FLOAT_VECTOR"), (1e-9, 1e-9, 1e-9))
-    cube = b.node("GeometryNodeMeshCube", {"Size": (2.0, 2.0, 2.0)})
-    proxy = b.node("GeometryNodeSetMaterial", {"Geometry": cube.outputs["Mesh"],
-                                               "Material": gin.outputs["Splat Material"]})
-    splats = b.node("GeometryNodeInstanceOnPoints", {
-        "Points": geometry,
-        "Selection": selection,
-        "Instance": proxy.outputs["Geometry"],
-        "Rotation": named("rotation", "QUATERNION"),
-        "Scale": b.vmath("SCALE", sigma, scale=extent),
-    })
+    with b.stage("Which splats to show"):
+        opaque = b.compare(opacity, inputs("Opacity Threshold"), "GREATER_EQUAL", label="Opaque enough")
+        kept = b.compare(lod, inputs("Keep Fraction"), "LESS_THAN", label="Kept by Keep Fraction")
+        is_first = b.compare(layer, 0, "EQUAL", "INT", label="First layer")
+        is_later = b.not_(is_first, "Later layer")
+        layer_ok = b.or_(b.and_(is_first, inputs("Visible Layer"), "First layer shown"),
+                         b.and_(is_later, inputs("Occluded Layer"), "Later layer shown"), "Layer shown")
+        in_box = b.and_(b.compare(position, inputs("Crop Min"), "GREATER_EQUAL", "VECTOR", label="Above Crop Min"),
+                        b.compare(position, inputs("Crop Max"), "LESS_EQUAL", "VECTOR", label="Below Crop Max"),
+                        "Inside the crop box")
+        crop_ok = b.or_(b.not_(inputs("Use Crop Box"), "No crop box"), in_box, "Not cropped")
+        selection = b.and_(b.and_(opaque, kept, "Opaque and kept"), b.and_(layer_ok, crop_ok, "Layer and crop"),
+                           "Shown")
 
-    # fast points: the mesh's vertices (Blender < 5.1) or the point cloud itself, radius k sigma_max
-    xyz = b.node("ShaderNodeSeparateXYZ", {"Vector": sigma})
-    radius = b.math("MULTIPLY", extent, b.math("MAXIMUM", b.math("MAXIMUM", xyz.outputs["X"], xyz.outputs["Y"]),
-                                                xyz.outputs["Z"]))
-    parts = b.node("GeometryNodeSeparateComponents", {"Geometry": geometry})
-    from_mesh = b.node("GeometryNodeMeshToPoints", {"Mesh": parts.outputs["Mesh"], "Selection": selection,
-                                                    "Radius": radius}, mode="VERTICES")
-    not_selected = b.node("FunctionNodeBooleanMath", {0: selection}, operation="NOT").outputs[0]
-    cloud = b.node("GeometryNodeDeleteGeometry", {"Geometry": parts.outputs["Point Cloud"],
-                                                  "Selection": not_selected}, domain="POINT")
-    cloud = b.node("GeometryNodeSetPointRadius", {"Points": cloud.outputs["Geometry"], "Radius": radius})
-    join = b.node("GeometryNodeJoinGeometry")
-    group.links.new(cloud.outputs["Points"], join.inputs["Geometry"])
-    group.links.new(from_mesh.outputs["Points"], join.inputs["Geometry"])
-    points = b.node("GeometryNodeSetMaterial", {"Geometry": join.outputs["Geometry"],
-                                                "Material": gin.outputs["Point Material"]})
+    with b.stage("Size: k sigma"):
+        # proxy size: k sigma, times the user's splat size; never exactly 0 (the shader inverts it)
+        k = b.math("SQRT", b.extent_squared(opacity), label="k")
+        extent = b.math("MULTIPLY", k, inputs("Splat Size"), "k × Splat Size")
+        sigma = b.vmath("MAXIMUM", scale, (1e-9, 1e-9, 1e-9), label="Sigma, never 0")
 
-    viewport_points = both(gin.outputs["Points in Viewport"], b.node("GeometryNodeIsViewport").outputs[0])
-    use_points = b.node("FunctionNodeBooleanMath", {0: gin.outputs["Show as Points"], 1: viewport_points},
-                        operation="OR").outputs[0]
-    switch = b.node("GeometryNodeSwitch", input_type="GEOMETRY")
-    b.feed(switch, "Switch", use_points)
-    b.feed(switch, "False", splats.outputs["Instances"])
-    b.feed(switch, "True", points.outputs["Geometry"])
-    group.links.new(switch.outputs["Output"], gout.inputs["Geometry"])
+    with b.stage("Gaussian proxies"):
+        cube = b.node("GeometryNodeMeshCube", {"Size": (2.0, 2.0, 2.0)}, "Cube [-1, 1]³")
+        proxy = b.node("GeometryNodeSetMaterial", {"Geometry": b.out(cube, "Mesh"),
+                                                   "Material": inputs("Splat Material")}, "Splat Material")
+        splats = b.node("GeometryNodeInstanceOnPoints", {
+            "Points": geometry,
+            "Selection": selection,
+            "Instance": b.out(proxy, "Geometry"),
+            "Rotation": rotation,
+            "Scale": b.vmath("SCALE", sigma, scale=extent, label="Half-edges k sigma"),
+        })
+
+    with b.stage("Fast points"):
+        # the mesh's vertices (Blender < 5.1) or the point cloud itself, radius k sigma_max
+        xyz = b.node("ShaderNodeSeparateXYZ", {"Vector": sigma}, "Sigma x, y, z")
+        sigma_max = b.math("MAXIMUM", b.math("MAXIMUM", b.out(xyz, "X"), b.out(xyz, "Y"), "max(x, y)"),
+                           b.out(xyz, "Z"), "Largest sigma")
+        radius = b.math("MULTIPLY", extent, sigma_max, "Radius k sigma_max")
+        parts = b.node("GeometryNodeSeparateComponents", {"Geometry": geometry})
+        from_mesh = b.node("GeometryNodeMeshToPoints", {"Mesh": b.out(parts, "Mesh"), "Selection": selection,
+                                                        "Radius": radius}, "Mesh vertices to points", mode="VERTICES")
+        cloud = b.node("GeometryNodeDeleteGeometry", {"Geometry": b.out(parts, "Point Cloud"),
+                                                      "Selection": b.not_(selection, "Hidden")},
+                       "Drop hidden points", domain="POINT")
+        cloud = b.node("GeometryNodeSetPointRadius", {"Points": b.out(cloud, "Geometry"), "Radius": radius})
+        join = b.node("GeometryNodeJoinGeometry")
+        b.link(b.out(cloud, "Points"), join, "Geometry")
+        b.link(b.out(from_mesh, "Points"), join, "Geometry")
+        points = b.node("GeometryNodeSetMaterial", {"Geometry": b.out(join, "Geometry"),
+                                                    "Material": inputs("Point Material")}, "Point Material")
+
+    with b.stage("Output"):
+        in_viewport = b.out(b.node("GeometryNodeIsViewport"), "Is Viewport")
+        use_points = b.or_(inputs("Show as Points"), b.and_(inputs("Points in Viewport"), in_viewport,
+                                                            "Points here (viewport)"), "Show points")
+        switch = b.node("GeometryNodeSwitch", {"Switch": use_points, "False": b.out(splats, "Instances"),
+                                               "True": b.out(points, "Geometry")}, "Gaussians or points",
+                        input_type="GEOMETRY")
+        gout = b.node("NodeGroupOutput")
+        b.link(b.out(switch, "Output"), gout, "Geometry")
+    b.arrange()
     return group
 
 
 # ---- materials ------------------------------------------------------------------------------------
 
 
-def _new_material_tree(material: bpy.types.Material) -> tuple[_Builder, Any]:
+def _new_material_tree(material: bpy.types.Material, transparency: str) -> _Builder:
     tree = compat.ensure_node_tree(material)
     tree.nodes.clear()
-    set_transparency(material, "DITHERED")
+    setattr(material, "surface_render_method", transparency)  # noqa: B010 - the stubs type it as a Literal
+    compat.set_if_present(material, "use_transparency_overlap", True)
     compat.set_if_present(material, "use_backface_culling", False)
-    b = _Builder(tree)
-    return b, b.node("ShaderNodeOutputMaterial")
+    return _Builder(tree)
 
 
 def _gaussian_alpha(b: _Builder, opacity: Any, m2_unit: Any, backfacing: Any) -> Any:
     """min(0.99, o exp(-k^2 m2_unit / 2)) on front faces, 0 on back faces (each splat counts once)."""
-    falloff = b.math("EXPONENT", b.math("MULTIPLY", b.math("MULTIPLY", m2_unit, b.extent_squared(opacity)), -0.5))
-    front = b.math("SUBTRACT", 1.0, backfacing)
-    return b.math("MULTIPLY", b.math("MINIMUM", b.math("MULTIPLY", opacity, falloff), MAX_ALPHA), front)
+    m2 = b.math("MULTIPLY", m2_unit, b.extent_squared(opacity), "m² = k² m²(unit)")
+    falloff = b.math("EXPONENT", b.math("MULTIPLY", m2, -0.5, "-m² / 2"), label="exp(-m² / 2)")
+    front = b.math("SUBTRACT", 1.0, backfacing, "Front face")
+    alpha = b.math("MINIMUM", b.math("MULTIPLY", opacity, falloff, "o exp(-m² / 2)"), MAX_ALPHA, "Alpha ≤ 0.99")
+    return b.math("MULTIPLY", alpha, front, "Alpha, front faces only")
 
 
-def _finish(b: _Builder, output: Any, color: Any, alpha: Any) -> None:
+def _finish(b: _Builder, color: Any, alpha: Any) -> None:
     """Straight-alpha 'over': emission of the linear colour mixed with transparency by alpha."""
-    emission = b.node("ShaderNodeEmission", {"Color": color, "Strength": 1.0})
-    mix = b.node("ShaderNodeMixShader", {"Fac": alpha})
-    b.tree.links.new(b.node("ShaderNodeBsdfTransparent").outputs[0], mix.inputs[1])
-    b.tree.links.new(emission.outputs[0], mix.inputs[2])
-    b.tree.links.new(mix.outputs[0], output.inputs["Surface"])
+    with b.stage("Shading"):
+        emission = b.node("ShaderNodeEmission", {"Color": color, "Strength": 1.0})
+        clear = b.node("ShaderNodeBsdfTransparent")
+        mix = b.node("ShaderNodeMixShader", {"Fac": alpha, ("Shader", 0): b.out(clear, "BSDF"),
+                                             ("Shader", 1): b.out(emission, "Emission")}, "Colour over by alpha")
+        output = b.node("ShaderNodeOutputMaterial")
+        b.link(b.out(mix, "Shader"), output, "Surface")
+    b.arrange()
 
 
-def _build_splat_material(material: bpy.types.Material) -> None:
-    b, output = _new_material_tree(material)
-    attribute = b.node("ShaderNodeAttribute", attribute_type="INSTANCER", attribute_name=COLOR_ATTRIBUTE)
-    opacity = attribute.outputs["Alpha"]
-    local = b.node("ShaderNodeTexCoord").outputs["Object"]  # the instance's own frame: cube in [-1, 1]^3
-    geometry = b.node("ShaderNodeNewGeometry")
-    to_object = b.node("ShaderNodeVectorTransform", {"Vector": geometry.outputs["Incoming"]},
-                       vector_type="VECTOR", convert_from="WORLD", convert_to="OBJECT")
-    direction = b.vmath("NORMALIZE", to_object.outputs["Vector"])
-    along = b.vmath("DOT_PRODUCT", local, direction)
-    m2_unit = b.math("SUBTRACT", b.vmath("DOT_PRODUCT", local, local), b.math("MULTIPLY", along, along))
-    alpha = _gaussian_alpha(b, opacity, m2_unit, geometry.outputs["Backfacing"])
-    inside = b.math("LESS_THAN", m2_unit, 1.0)  # the ray passes within the extent
-    _finish(b, output, attribute.outputs["Color"], b.math("MULTIPLY", alpha, inside))
+def _build_splat_material(material: bpy.types.Material, transparency: str) -> None:
+    b = _new_material_tree(material, transparency)
+    with b.stage("Splat attributes"):
+        attribute = b.node("ShaderNodeAttribute", None, "Splat colour, opacity", attribute_type="INSTANCER",
+                           attribute_name=COLOR_ATTRIBUTE)
+        opacity = b.out(attribute, "Alpha")
+        local = b.out(b.node("ShaderNodeTexCoord", None, "Point in the cube"), "Object")  # cube in [-1, 1]^3
+        geometry = b.node("ShaderNodeNewGeometry")
+    with b.stage("Ray-marginal distance"):
+        to_object = b.node("ShaderNodeVectorTransform", {"Vector": b.out(geometry, "Incoming")},
+                           "View direction in the cube", vector_type="VECTOR", convert_from="WORLD",
+                           convert_to="OBJECT")
+        direction = b.vmath("NORMALIZE", b.out(to_object, "Vector"), label="n")
+        along = b.vmath("DOT_PRODUCT", local, direction, label="l·n")
+        m2_unit = b.math("SUBTRACT", b.vmath("DOT_PRODUCT", local, local, label="|l|²"),
+                         b.math("MULTIPLY", along, along, "(l·n)²"), "m²(unit) = |l|² - (l·n)²")
+    with b.stage("Gaussian alpha"):
+        alpha = _gaussian_alpha(b, opacity, m2_unit, b.out(geometry, "Backfacing"))
+        inside = b.math("LESS_THAN", m2_unit, 1.0, "Ray within the extent")
+        alpha = b.math("MULTIPLY", alpha, inside, "Alpha")
+    _finish(b, b.out(attribute, "Color"), alpha)
 
 
 def _build_point_material(material: bpy.types.Material) -> None:
     """Points render as spheres of radius k sigma_max: alpha falls off towards the silhouette."""
-    b, output = _new_material_tree(material)
-    attribute = b.node("ShaderNodeAttribute", attribute_type="GEOMETRY", attribute_name=COLOR_ATTRIBUTE)
-    geometry = b.node("ShaderNodeNewGeometry")
-    facing = b.vmath("DOT_PRODUCT", geometry.outputs["Normal"], geometry.outputs["Incoming"])
-    # a sphere point at impact parameter b = r sqrt(1 - (N.I)^2), r = k sigma: m^2 = k^2 (1 - (N.I)^2)
-    m2_unit = b.math("SUBTRACT", 1.0, b.math("MULTIPLY", facing, facing))
-    alpha = _gaussian_alpha(b, attribute.outputs["Alpha"], m2_unit, geometry.outputs["Backfacing"])
-    _finish(b, output, attribute.outputs["Color"], alpha)
+    b = _new_material_tree(material, "DITHERED")
+    with b.stage("Splat attributes"):
+        attribute = b.node("ShaderNodeAttribute", None, "Splat colour, opacity", attribute_type="GEOMETRY",
+                           attribute_name=COLOR_ATTRIBUTE)
+        geometry = b.node("ShaderNodeNewGeometry")
+    with b.stage("Ray-marginal distance"):
+        # a sphere point at impact parameter b = r sqrt(1 - (N.I)^2), r = k sigma: m^2 = k^2 (1 - (N.I)^2)
+        facing = b.vmath("DOT_PRODUCT", b.out(geometry, "Normal"), b.out(geometry, "Incoming"), label="N·I")
+        m2_unit = b.math("SUBTRACT", 1.0, b.math("MULTIPLY", facing, facing, "(N·I)²"), "m²(unit) = 1 - (N·I)²")
+    with b.stage("Gaussian alpha"):
+        alpha = _gaussian_alpha(b, b.out(attribute, "Alpha"), m2_unit, b.out(geometry, "Backfacing"))
+    _finish(b, b.out(attribute, "Color"), alpha)
