@@ -34,7 +34,8 @@ COLOR_SPACES = ("srgb", "linear")
 SH_REST_COUNTS = {3: 1, 8: 2, 15: 3}  # coefficients per channel beyond DC -> SH degree
 SHARP_LAYER_SIZE = 768 * 768  # splats per depth layer in every SHARP prediction (2 layers, layer-major)
 
-# Axis changes, as rotation matrices acting on column vectors.
+# Axis changes, as rotation matrices acting on column vectors (README, "Conventions"; the Blender
+# layer turns the photo frame and its camera by them, so the splats' own data never changes).
 # Blender cameras look down their local -Z with +Y up: OpenCV (x, y, z) -> (x, -y, -z).
 OPENCV_TO_BLENDER_CAMERA = np.diag([1.0, -1.0, -1.0])
 # Blender world for a camera at the origin looking along +Y with +Z up: (x, y, z) -> (x, z, -y).
@@ -344,29 +345,6 @@ def covariances(quats: np.ndarray, scales: np.ndarray) -> np.ndarray:  # -> [N, 
     r = rotation_matrices(quats)
     s2 = np.asarray(scales, dtype=np.float64) ** 2
     return np.einsum("nij,nj,nkj->nik", r, s2, r)
-
-
-# ---- axis changes ---------------------------------------------------------------------------------
-
-
-def opencv_to_blender_camera(g: Gaussians) -> Gaussians:
-    """Splats in a Blender camera's local axes (x right, y up, looking down -z)."""
-    return g.transformed(OPENCV_TO_BLENDER_CAMERA)
-
-
-def blender_camera_to_opencv(g: Gaussians) -> Gaussians:
-    """Inverse of ``opencv_to_blender_camera``."""
-    return g.transformed(OPENCV_TO_BLENDER_CAMERA.T)
-
-
-def opencv_to_blender_world(g: Gaussians) -> Gaussians:
-    """Splats in Blender world axes for a camera at the origin looking along +Y, +Z up."""
-    return g.transformed(OPENCV_TO_BLENDER_WORLD)
-
-
-def blender_world_to_opencv(g: Gaussians) -> Gaussians:
-    """Inverse of ``opencv_to_blender_world``."""
-    return g.transformed(OPENCV_TO_BLENDER_WORLD.T)
 
 
 # ---- deterministic level of detail ----------------------------------------------------------------
