@@ -99,6 +99,7 @@ def gaussians_to_object(
         collection.objects.link(frame)
         collection.objects.link(splats)
         if with_camera:
+            assert gaussians.image_size is not None
             camera = _new_camera(gaussians, f"{name} Camera")
             camera.parent = frame
             collection.objects.link(camera)
@@ -209,7 +210,7 @@ def _check_camera_fits(g: G.Gaussians, name: str) -> None:
 def splat_count(obj: bpy.types.Object) -> int:
     """How many splats (points) a splat object holds."""
     data = obj.data
-    return len(data.vertices) if isinstance(data, bpy.types.Mesh) else len(data.points)  # type: ignore[union-attr]
+    return len(data.vertices) if isinstance(data, bpy.types.Mesh) else len(data.points)
 
 
 def is_splat_object(obj: bpy.types.Object | None) -> bool:

@@ -156,7 +156,7 @@ class LoadedNetwork:
     model: SharpPredictor
     source: str  # the file, or "<state dict>"
     seconds: float  # time to load
-    mapped: dict[str, torch.Tensor]  # parameters still backed by the file mapping (float32 on the CPU)
+    mapped: Mapping[str, torch.Tensor]  # parameters still backed by the file mapping (float32 on the CPU)
 
 
 def load_network(

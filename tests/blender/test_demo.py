@@ -14,6 +14,7 @@ from sharp_addon import ply
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest.mark.slow
 @pytest.mark.blender
 @pytest.mark.torch
 def test_demo_converts_the_sample_photo_inside_blender(tmp_path):
