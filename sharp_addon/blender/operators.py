@@ -195,11 +195,12 @@ class SHARP_OT_export_ply(ExportHelper, bpy.types.Operator):  # type: ignore[mis
         obj = context.active_object
         assert obj is not None, "poll() makes sure"
         if not self.filepath.strip():
-            raise OutputError(f"No file name given: choose where to save the splats of '{obj.name}' (a .ply file)")
+            raise OutputError.about(obj.name, "no file name given to export to; choose where to save its splats "
+                                    "(a .ply file)", subject="object")
         gaussians = scene.object_to_gaussians(obj)
         if self.layout == "SHARP" and (gaussians.focal_px is None or gaussians.image_size is None):
-            raise OutputError(f"'{obj.name}' has no photo camera (focal length and size), which the SHARP layout "
-                              "records; export with the 3DGS layout instead")
+            raise OutputError.about(obj.name, "has no photo camera (focal length and size), which the SHARP layout "
+                                    "records; export with the 3DGS layout instead", subject="object")
         path = write_ply(gaussians, bpy.path.abspath(self.filepath), layout=self.layout.lower())
         self.report({"INFO"}, f"Exported {len(gaussians):,} splats of '{obj.name}' to {path}")
         return {"FINISHED"}

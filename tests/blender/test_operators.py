@@ -69,6 +69,8 @@ def test_export_needs_a_splat_object_and_a_writable_place(addon, clean_scene, bp
         bpy.ops.sharp.export_ply(filepath=str(tmp_path / "x.ply"))
     so = importlib.import_module(ADDON_MODULE + ".blender.scene")
     so.gaussians_to_object(sharp_gaussians(20), "s")
+    with pytest.raises(RuntimeError, match="Object 's': no file name given to export to"):
+        bpy.ops.sharp.export_ply(filepath="")
     with pytest.raises(RuntimeError, match="no_such_folder"):
         bpy.ops.sharp.export_ply(filepath=str(tmp_path / "no_such_folder" / "x.ply"))
     existing = tmp_path / "keep.ply"
@@ -86,6 +88,17 @@ def test_menus_and_drop_handlers_are_registered(addon, bpy_session):
     for menu, draw in ui.MENUS:
         assert draw in getattr(bpy.types, menu)._dyn_ui_initialize()
     assert ui.SHARP_FH_image.is_registered and ".jpg" in ui.SHARP_FH_image.bl_file_extensions
+
+
+def test_the_object_panel_shows_for_splat_objects_only(addon, clean_scene, bpy_session):
+    bpy = bpy_session
+    ui = importlib.import_module(ADDON_MODULE + ".blender.ui")
+    so = importlib.import_module(ADDON_MODULE + ".blender.scene")
+    assert ui.SHARP_PT_splat_object.is_registered and ui.SHARP_PT_splat_object.bl_context == "object"
+    splats = so.gaussians_to_object(sharp_gaussians(20), "s").splats
+    assert bpy.context.object == splats and ui.SHARP_PT_splat_object.poll(bpy.context)
+    bpy.context.view_layer.objects.active = bpy.data.objects["s Camera"]
+    assert not ui.SHARP_PT_splat_object.poll(bpy.context)
 
 
 # ---- SHARP from Image -----------------------------------------------------------------------------
