@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import math
 import os
+import stat
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -75,31 +77,23 @@ def load_photo(image: Any, focal_px: float | None = None, focal_35mm: float | No
 
     ``focal_px`` or ``focal_35mm`` (35 mm equivalent) override what the EXIF says.
     """
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image
 
     exif: dict[int, Any] = {}
-    pil: Any
     if isinstance(image, np.ndarray):
         source = f"array {image.shape}"
         pixels = _array_to_rgb(image, source)
+    elif isinstance(image, (str, os.PathLike)):
+        source = str(image)
+        pixels, exif = _read_file(Path(image), source)
+    elif isinstance(image, Image.Image):
+        source = "PIL image"
+        try:
+            pixels, exif = _decode(image)
+        except Exception as e:  # a lazily loaded PIL image may fail to decode here, in any of Pillow's ways
+            raise ImageError(f"the PIL image cannot be decoded ({_reason(e)})") from None
     else:
-        if isinstance(image, (str, os.PathLike)):
-            source = str(image)
-            path = Path(image)
-            if not path.is_file():
-                raise ImageError(f"image '{source}': " + ("no such file" if not path.exists() else "is not a file"))
-            try:
-                pil = Image.open(path)
-                pil.load()
-            except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as e:
-                raise ImageError(f"image '{source}': cannot be read as an image ({str(e)[:160]})") from None
-        elif isinstance(image, Image.Image):
-            source, pil = "PIL image", image
-        else:
-            raise ImageError(f"expected an image path, PIL image or HxWx3 uint8 array; got {type(image).__name__}")
-        exif = _exif(pil)
-        pil = _apply_orientation(pil, exif.get(TAG_ORIENTATION))
-        pixels = _pil_to_rgb(pil, source)
+        raise ImageError(f"expected an image path, PIL image or HxWx3 uint8 array; got {type(image).__name__}")
     h, w = pixels.shape[:2]
     if h < 2 or w < 2:
         raise ImageError(f"image '{source}': is {w} x {h} pixels; at least 2 x 2 are needed")
@@ -113,12 +107,92 @@ def load_photo(image: Any, focal_px: float | None = None, focal_35mm: float | No
     return Photo(pixels, focal_35mm_to_px(f35, (w, h)), float(f35), source)
 
 
-def _exif(pil: Any) -> dict[int, Any]:
-    """IFD0 merged over the Exif sub-IFD (IFD0 wins), as the reference reads it."""
+def _read_file(path: Path, source: str) -> tuple[np.ndarray, dict[int, Any]]:
+    """Pixels and EXIF of an image file; ``ImageError`` naming the file for whatever goes wrong.
+
+    Pillow decodes lazily and each format plugin fails in its own way (OSError, SyntaxError,
+    struct.error, zlib.error, ValueError, IndexError, DecompressionBombError, ...), in open(),
+    load(), getexif(), transpose() or convert(): every exception from opening to RGB pixels is
+    this file's problem, so all of them become one ``ImageError``.
+    """
+    from PIL import Image
+
     try:
-        raw = pil.getexif()
-        merged = dict(raw.get_ifd(EXIF_IFD))
-        merged.update(dict(raw))
+        kind = path_kind(path)
+    except OSError as e:
+        raise ImageError.about(source, f"cannot be read ({e.strerror or e})") from None
+    if kind == "missing":
+        raise ImageError.about(source, "no such file")
+    if kind != "file":  # never open a folder, pipe or device (a pipe would block)
+        raise ImageError.about(source, f"is a {kind}, not an image file")
+    try:
+        with Image.open(path) as pil:
+            w, h = pil.size
+            if w < 2 or h < 2:  # before decoding: a 0 x N image breaks the converters
+                raise ImageError.about(source, f"is {w} x {h} pixels; at least 2 x 2 are needed")
+            return _decode(pil)
+    except ImageError:
+        raise
+    except Exception as e:
+        raise ImageError.about(source, f"cannot be read as an image ({_reason(e)})") from None
+
+
+def _decode(pil: Any) -> tuple[np.ndarray, dict[int, Any]]:
+    """Decoded, oriented 8-bit RGB pixels and the EXIF of an opened PIL image (may raise anything)."""
+    pil.load()
+    exif = _exif(pil)
+    pil = _apply_orientation(pil, exif.get(TAG_ORIENTATION))
+    return _pil_to_rgb(pil), exif
+
+
+def _reason(e: BaseException) -> str:
+    """A short, one-line reason for a decoding failure, for the end of a message."""
+    from PIL import UnidentifiedImageError
+
+    if isinstance(e, UnidentifiedImageError):
+        return "not an image format Pillow can read"  # Pillow's own text repeats the path
+    if isinstance(e, MemoryError):
+        return "not enough memory to decode it"
+    if isinstance(e, OSError) and e.errno is not None and e.strerror:
+        return e.strerror  # from the operating system: permission denied, I/O error, ...
+    text = " ".join(str(e).split())
+    return (text or type(e).__name__)[:160]
+
+
+def path_kind(path: str | os.PathLike[str]) -> str:
+    """What is at ``path``, in words for messages: "file", "folder", "missing", "named pipe", "socket",
+    "device" or "special file". Symbolic links are followed (a dangling one is "missing"); an
+    ``OSError`` other than not-found (no permission to look) is raised. Used by ply and cli too.
+    """
+    try:
+        mode = os.stat(path).st_mode
+    except (FileNotFoundError, NotADirectoryError, ValueError):  # ValueError: a NUL in the name
+        return "missing"
+    if stat.S_ISREG(mode):
+        return "file"
+    if stat.S_ISDIR(mode):
+        return "folder"
+    if stat.S_ISFIFO(mode):
+        return "named pipe"
+    if stat.S_ISSOCK(mode):
+        return "socket"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "device"
+    return "special file"
+
+
+def _exif(pil: Any) -> dict[int, Any]:
+    """IFD0 merged over the Exif sub-IFD (IFD0 wins), as the reference reads it.
+
+    A broken EXIF block is ignored, silently: Pillow's "Corrupt EXIF data" warnings would only
+    add lines to the output of a photo that loads fine.
+    """
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            raw = pil.getexif()
+            merged = dict(raw.get_ifd(EXIF_IFD))
+            merged.update(dict(raw))
         return merged
     except Exception:  # a broken EXIF block must not stop the photo from loading
         return {}
@@ -128,10 +202,11 @@ def _apply_orientation(pil: Any, orientation: Any) -> Any:
     from PIL import Image
 
     rotations = {3: Image.Transpose.ROTATE_180, 6: Image.Transpose.ROTATE_270, 8: Image.Transpose.ROTATE_90}
-    return pil.transpose(rotations[orientation]) if orientation in rotations else pil
+    rotation = rotations.get(orientation) if isinstance(orientation, int) else None  # odd EXIF values: ignored
+    return pil if rotation is None else pil.transpose(rotation)
 
 
-def _pil_to_rgb(pil: Any, source: str) -> np.ndarray:
+def _pil_to_rgb(pil: Any) -> np.ndarray:
     """8-bit RGB from any PIL mode: 16-bit scaled down, alpha dropped, palette/CMYK/LA converted."""
     mode = pil.mode
     if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
@@ -140,13 +215,13 @@ def _pil_to_rgb(pil: Any, source: str) -> np.ndarray:
         gray = np.clip(np.round(a / peak * 255.0), 0, 255).astype(np.uint8)
         return np.repeat(gray[..., None], 3, axis=2)
     if mode == "F":
-        a = np.asarray(pil, dtype=np.float64)
-        gray = np.clip(np.round(np.nan_to_num(a) * (255.0 if a.max() <= 1 else 1.0)), 0, 255).astype(np.uint8)
+        raw = np.asarray(pil, dtype=np.float64)
+        finite = raw[np.isfinite(raw)]
+        peak = 1.0 if finite.size and finite.max() <= 1 else 255.0  # [0, 1] floats, else 0..255
+        a = np.nan_to_num(raw, nan=0.0, posinf=peak, neginf=0.0)
+        gray = np.round(np.clip(a, 0, peak) * (255.0 / peak)).astype(np.uint8)  # clip first: no overflow
         return np.repeat(gray[..., None], 3, axis=2)
-    try:
-        rgb = pil.convert("RGB")
-    except (OSError, ValueError) as e:
-        raise ImageError(f"image '{source}': mode {mode} cannot be converted to RGB ({e})") from None
+    rgb = pil.convert("RGB")  # may decode (lazily) and fail: the caller turns that into an ImageError
     return np.ascontiguousarray(np.asarray(rgb, dtype=np.uint8))
 
 

@@ -90,7 +90,7 @@ def test_arrays_of_other_types():
 def test_unusable_images_name_the_file(tmp_path):
     with pytest.raises(ImageError, match=rf"image '{tmp_path / 'no.jpg'}': no such file"):
         load_photo(tmp_path / "no.jpg")
-    with pytest.raises(ImageError, match="is not a file"):
+    with pytest.raises(ImageError, match=rf"image '{tmp_path}': is a folder, not an image file"):
         load_photo(tmp_path)
     (tmp_path / "bad.jpg").write_bytes(b"\xff\xd8\xff\xe0 definitely not a jpeg")
     with pytest.raises(ImageError, match=r"bad.jpg': cannot be read as an image"):
@@ -105,3 +105,68 @@ def test_unusable_images_name_the_file(tmp_path):
         load_photo(tmp_path / "dot.png")
     with pytest.raises(ImageError, match="expected an image path"):
         load_photo(42)
+
+
+# ---- every decoder failure is an ImageError naming the file ---------------------------------------------
+
+
+@pytest.mark.parametrize("error", [SyntaxError("broken PNG file"), __import__("struct").error("unpack requires 4"),
+                                   __import__("zlib").error("Error -3 while decompressing"), ValueError("bad"),
+                                   TypeError("bad"), IndexError("index out of range"), NotImplementedError("new"),
+                                   AssertionError(), MemoryError(), OSError("image file is truncated")],
+                         ids=lambda e: type(e).__name__)
+@pytest.mark.parametrize("stage", ["load", "convert", "transpose"])
+def test_any_exception_while_decoding_is_an_image_error(tmp_path, monkeypatch, error, stage):
+    """Pillow decodes lazily: open, load, transpose and convert may each raise anything."""
+    from PIL import ImageFile
+
+    save_with_exif(tmp_path / "a.png", orientation=6)  # so that transpose runs
+
+    def fail(*args, **kwargs):
+        raise error
+
+    target = ImageFile.ImageFile if stage == "load" else Image.Image
+    monkeypatch.setattr(target, stage, fail)
+    with pytest.raises(ImageError) as info:
+        load_photo(tmp_path / "a.png")
+    message = str(info.value)
+    assert message.startswith(f"image '{tmp_path / 'a.png'}': cannot be read as an image (") and "\n" not in message
+    assert info.value.path == str(tmp_path / "a.png")
+
+
+def test_a_decompression_bomb_is_an_image_error(tmp_path, monkeypatch):
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)  # a 64 x 48 photo is then 15 times too large
+    save_with_exif(tmp_path / "a.png")
+    with pytest.raises(ImageError, match=r"a.png': cannot be read as an image \(Image size \(3072 pixels\) exceeds"):
+        load_photo(tmp_path / "a.png")
+
+
+def test_a_pil_image_that_fails_to_decode_says_so(tmp_path):
+    good = tmp_path / "a.png"
+    save_with_exif(good)
+    (tmp_path / "cut.png").write_bytes(good.read_bytes()[:-40])
+    with pytest.raises(ImageError, match=r"^the PIL image cannot be decoded \("):
+        load_photo(Image.open(tmp_path / "cut.png"))
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "mkfifo"), reason="no named pipes here")
+def test_a_named_pipe_is_refused_without_opening_it(tmp_path):
+    import os
+
+    os.mkfifo(tmp_path / "a.png")  # opening it would block until someone writes
+    with pytest.raises(ImageError, match=r"a.png': is a named pipe, not an image file$"):
+        load_photo(tmp_path / "a.png")
+
+
+def test_float_images_with_inf_and_nan(tmp_path):
+    a = np.full((4, 6), 0.5, np.float32)
+    a[0, 0], a[1, 1], a[2, 2] = np.inf, np.nan, -np.inf
+    Image.fromarray(a, "F").save(tmp_path / "a.tif")
+    pixels = load_photo(tmp_path / "a.tif").pixels
+    assert pixels[3, 3].tolist() == [128] * 3  # [0, 1] floats: inf does not make the rest look dark
+    assert (pixels[0, 0].tolist(), pixels[1, 1].tolist(), pixels[2, 2].tolist()) == ([255] * 3, [0] * 3, [0] * 3)
+
+
+def test_odd_exif_values_are_ignored(tmp_path):
+    save_with_exif(tmp_path / "a.jpg", orientation=99)
+    assert load_photo(tmp_path / "a.jpg").size_wh == (64, 48)
