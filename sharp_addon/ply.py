@@ -39,6 +39,7 @@ from .gaussians import (
     sigmoid,
     srgb_to_linear,
 )
+from .image import path_kind
 
 Layout = Literal["sharp", "3dgs"]
 LAYOUTS = ("sharp", "3dgs")
@@ -52,13 +53,15 @@ _TYPES = {
 _FORMATS = {"binary_little_endian": "<", "binary_big_endian": ">", "ascii": None}
 _MAX_HEADER = 1 << 20  # a header longer than 1 MiB is not a splat file
 _THREADED_ROWS = 1 << 16  # from this many vertices, properties are converted on several threads
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+_UINT32_MAX = int(np.iinfo(np.uint32).max)
 
 REQUIRED = ("x", "y", "z", "f_dc_0", "f_dc_1", "f_dc_2", "opacity",
             "scale_0", "scale_1", "scale_2", "rot_0", "rot_1", "rot_2", "rot_3")  # fmt: skip
 SHARP_VERTEX = REQUIRED  # ml-sharp's vertex properties, in its order
 INRIA_PREFIX = ("x", "y", "z", "nx", "ny", "nz", "f_dc_0", "f_dc_1", "f_dc_2")
 INRIA_SUFFIX = ("opacity", "scale_0", "scale_1", "scale_2", "rot_0", "rot_1", "rot_2", "rot_3")
-# ml-sharp's extra elements: name, PLY type, count (None: depends on the scene)
+# ml-sharp's extra elements: name, PLY type and count (the one place these counts are written down)
 SHARP_EXTRAS = (
     ("extrinsic", "float", 16),
     ("intrinsic", "float", 9),
@@ -95,13 +98,21 @@ def read_ply(path: str | os.PathLike[str]) -> Gaussians:
     """Read a SHARP or 3DGS splat PLY; raises ``PLYError`` naming the file on any problem."""
     path = Path(path)
     try:
+        kind = path_kind(path)
+        if kind == "missing":
+            existing, kind = _nearest_existing(path)
+            if kind != "folder":  # "a.ply/b.ply": the path runs through a file
+                raise PLYError.about(str(path), f"cannot be read: '{existing}' is a {kind}, not a folder")
+            raise PLYError.about(str(path), "no such file")
+        if kind == "folder":
+            raise PLYError.about(str(path), "is a folder, not a file")
+        if kind != "file":  # a pipe or device would block or never end
+            raise PLYError.about(str(path), f"is a {kind}, not a file")
         data = np.fromfile(path, dtype=np.uint8)  # one read into numpy's memory, no bytes copy
-    except FileNotFoundError:
-        raise PLYError.about(str(path), "no such file") from None
-    except IsADirectoryError:
-        raise PLYError.about(str(path), "is a folder, not a file") from None
     except OSError as e:
         raise PLYError.about(str(path), f"cannot be read ({e.strerror or e})") from None
+    except MemoryError:
+        raise PLYError.about(str(path), "is too large to read into memory") from None
     return decode(data, source=str(path))
 
 
@@ -129,7 +140,12 @@ def decode(data: bytes | np.ndarray, source: str = "<bytes>") -> Gaussians:
 
 
 def parse_header(data: bytes | np.ndarray, source: str = "<bytes>") -> Header:
-    """The header of a PLY file; list properties and unknown types raise ``PLYError``."""
+    """The header of a PLY file; anything but a consistent header of scalar properties raises ``PLYError``.
+
+    Consistent: one 'format ... 1.0' line before the first element, element names and the
+    property names within an element unique and printable, counts non-negative, and rows only
+    where there are properties to hold them (the checks numpy's structured dtypes rely on).
+    """
     head = bytes(data[:_MAX_HEADER])
     if not head.startswith(b"ply"):
         raise PLYError.about(source, "is not a PLY file (it does not start with 'ply')")
@@ -140,7 +156,7 @@ def parse_header(data: bytes | np.ndarray, source: str = "<bytes>") -> Header:
         text = head[: m.start()].decode("ascii")
     except UnicodeDecodeError:
         raise PLYError.about(source, "has a header that is not ASCII text") from None
-    lines = text.splitlines()
+    lines = [line.rstrip("\r") for line in text.split("\n")]  # not splitlines(): it splits at \f, \x1c, ...
     if lines[0].strip() != "ply":
         raise PLYError.about(source, "is not a PLY file (first line is not 'ply')")
     fmt = None
@@ -150,39 +166,82 @@ def parse_header(data: bytes | np.ndarray, source: str = "<bytes>") -> Header:
         if not parts or parts[0] in ("comment", "obj_info"):
             continue
         if parts[0] == "format" and len(parts) == 3:
+            if fmt is not None:
+                raise PLYError.about(source, f"has a second 'format' line (line {number})")
+            if elements:
+                raise PLYError.about(source, f"has its 'format' line after an element (line {number})")
             if parts[1] not in _FORMATS:
                 raise PLYError.about(source, f"has unsupported format '{parts[1]}' (line {number})")
+            if parts[2] not in ("1.0", "1"):
+                raise PLYError.about(source, f"has PLY version '{parts[2]}'; only version 1.0 exists (line {number})")
             fmt = parts[1]
-        elif parts[0] == "element" and len(parts) == 3 and parts[2].isdigit():
-            elements.append(Element(parts[1], int(parts[2]), []))
-        elif parts[0] == "property" and len(parts) >= 3 and elements:
+        elif parts[0] == "element" and len(parts) == 3 and re.fullmatch(r"[+-]?[0-9]+", parts[2]):
+            name, count = parts[1], int(parts[2])
+            if count < 0:
+                raise PLYError.about(source, f"declares a negative count {count} for element '{name}' "
+                                     f"(line {number})")
+            _check_name(name, "an element", number, source)
+            if any(el.name == name for el in elements):
+                raise PLYError.about(source, f"declares element '{name}' twice (line {number})")
+            if elements:
+                _check_rows(elements[-1], source)
+            elements.append(Element(name, count, []))
+        elif parts[0] == "property" and len(parts) >= 3:
+            if not elements:
+                raise PLYError.about(source, f"has a property before any element (line {number})")
+            el = elements[-1]
             if parts[1] == "list":
-                raise PLYError.about(source, f"has a list property '{parts[-1]}' in element '{elements[-1].name}'; "
-                               "splat files hold scalar properties only")
+                raise PLYError.about(source, f"has a list property '{parts[-1]}' in element '{el.name}'; "
+                                     "splat files hold scalar properties only")
             if len(parts) != 3 or parts[1] not in _TYPES:
-                raise PLYError.about(source, f"has a property of unsupported type: '{line.strip()}' (line {number})")
-            elements[-1].properties.append((parts[2], _TYPES[parts[1]]))
+                raise PLYError.about(source, f"has a property of unsupported type: '{line.strip()}' "
+                                     f"(line {number})")
+            name = parts[2]
+            _check_name(name, "a property", number, source)
+            if any(p == name for p, _ in el.properties):
+                raise PLYError.about(source, f"declares property '{name}' twice in element '{el.name}' "
+                                     f"(line {number})")
+            el.properties.append((name, _TYPES[parts[1]]))
         else:
             raise PLYError.about(source, f"has a malformed header line {number}: '{line.strip()}'")
     if fmt is None:
         raise PLYError.about(source, "has no 'format' line in its header")
+    if elements:
+        _check_rows(elements[-1], source)
     return Header(fmt, elements, m.end())
 
 
+def _check_name(name: str, what: str, number: int, source: str) -> None:
+    if not re.fullmatch(r"[!-~]+", name):  # printable ASCII, no spaces (split() already removed those)
+        raise PLYError.about(source, f"has {what} name that is not printable text: {name!r} (line {number})")
+
+
+def _check_rows(el: Element, source: str) -> None:
+    if el.count and not el.properties:
+        raise PLYError.about(source, f"declares {el.count} rows of element '{el.name}' but no properties for them")
+
+
 def _read_elements(data: bytes | np.ndarray, header: Header, source: str) -> dict[str, np.ndarray]:
-    """Every element as a structured array; the body must match the header exactly."""
+    """Every element as a structured array; the body must match the header exactly.
+
+    Sizes are checked against the file before anything is allocated, so a header that declares
+    more rows than the file can hold costs nothing.
+    """
     order = _FORMATS[header.format]
     if order is None:
         return _read_ascii(bytes(data[header.size :]), header, source)
     out: dict[str, np.ndarray] = {}
     offset = header.size
     for el in header.elements:
-        dtype = np.dtype([(name, order + t) for name, t in el.properties])
-        end = offset + dtype.itemsize * el.count
+        dtype = _dtype(el, order, source)
+        end = offset + dtype.itemsize * el.count  # Python ints: no overflow for absurd counts
         if end > len(data):
             raise PLYError.about(source, f"is truncated: element '{el.name}' needs {end - header.size} bytes after "
                            f"the header, the file has {len(data) - header.size}")
-        out[el.name] = np.frombuffer(data, dtype=dtype, count=el.count, offset=offset)
+        try:
+            out[el.name] = np.frombuffer(data, dtype=dtype, count=el.count, offset=offset)
+        except (ValueError, TypeError) as e:
+            raise _inconsistent(source, el, e) from None
         offset = end
     if offset != len(data):
         raise PLYError.about(source, f"has {len(data) - offset} bytes more than its header describes "
@@ -190,13 +249,25 @@ def _read_elements(data: bytes | np.ndarray, header: Header, source: str) -> dic
     return out
 
 
+def _dtype(el: Element, order: str, source: str) -> np.dtype:
+    """The structured dtype of one element's rows; numpy's refusals become ``PLYError``."""
+    try:
+        return np.dtype([(name, order + t) for name, t in el.properties])
+    except (ValueError, TypeError) as e:  # duplicate or odd field names the header checks missed
+        raise _inconsistent(source, el, e) from None
+
+
+def _inconsistent(source: str, el: Element, e: Exception) -> PLYError:
+    return PLYError.about(source, f"has an inconsistent header: element '{el.name}' cannot be laid out ({e})")
+
+
 def _read_ascii(body: bytes, header: Header, source: str) -> dict[str, np.ndarray]:
     try:
-        values = np.array(body.split(), dtype=np.float64)
+        values = np.array(body.split(), dtype=np.float64)  # as large as the file, whatever the header says
     except ValueError:
         raise PLYError.about(source, "has ASCII data that are not all numbers") from None
-    need = sum(el.count * len(el.properties) for el in header.elements)
-    if values.size != need:
+    need = sum(el.count * len(el.properties) for el in header.elements)  # Python ints: absurd counts are fine
+    if values.size != need:  # before any element is allocated
         raise PLYError.about(source, f"has {values.size} ASCII values, its header describes {need} "
                        "(truncated, or header and data disagree)")
     out: dict[str, np.ndarray] = {}
@@ -205,9 +276,19 @@ def _read_ascii(body: bytes, header: Header, source: str) -> dict[str, np.ndarra
         width = len(el.properties)
         table = values[offset : offset + el.count * width].reshape(el.count, width)
         offset += el.count * width
-        arr = np.empty(el.count, dtype=[(name, t) for name, t in el.properties])
-        for i, (name, _) in enumerate(el.properties):
-            arr[name] = table[:, i]
+        arr = np.empty(el.count, dtype=_dtype(el, "=", source))
+        for i, (name, t) in enumerate(el.properties):
+            column = table[:, i]
+            kind = np.dtype(t)
+            if kind.kind in "iu":  # an integer property takes integers in its range, not wrapped casts
+                info = np.iinfo(kind)
+                ok = np.isfinite(column) & (column == np.round(column)) & (column >= info.min) & (column <= info.max)
+                if not ok.all():
+                    raise PLYError.about(source, f"has the ASCII value {float(column[~ok][0]):g} for the {kind.name} "
+                                         f"property '{name}' of element '{el.name}' (not an integer in "
+                                         f"{info.min}..{info.max})")
+            with np.errstate(over="ignore", invalid="ignore"):  # 1e300 for a float: inf, refused later
+                arr[name] = column
         out[el.name] = arr
     return out
 
@@ -237,21 +318,24 @@ def _columns(vertex: np.ndarray, groups: dict[str, tuple[list[str], Activation |
     position = {name: i for i, name in enumerate(vertex.dtype.names or ())}
 
     def load(names: list[str], activation: Activation | None) -> tuple[np.ndarray, list[str]]:
-        if table is not None:
-            idx = [position[n] for n in names]
-            consecutive = idx == list(range(idx[0], idx[0] + len(idx)))
-            # consecutive properties (the usual case) are one strided slice: a single copy
-            picked = table[:, idx[0] : idx[0] + len(idx)] if consecutive else table[:, idx]
-            values = np.ascontiguousarray(picked, dtype=np.float32)
-        else:
-            values = np.empty((len(vertex), len(names)), dtype=np.float32)
-            for i, name in enumerate(names):
-                values[:, i] = vertex[name]
-        finite = np.isfinite(values)
-        if not finite.all():
-            counts = (len(vertex) - np.count_nonzero(finite, axis=0)).tolist()
-            return values, [f"{n} ({c})" for n, c in zip(names, counts) if c]
-        return (values if activation is None else activation(values)), []
+        # doubles beyond float32 become inf and are reported below, silently: errstate is per thread
+        with np.errstate(over="ignore", invalid="ignore"):
+            if table is not None:
+                idx = [position[n] for n in names]
+                consecutive = idx == list(range(idx[0], idx[0] + len(idx)))
+                # consecutive properties (the usual case) are one strided slice: a single copy
+                picked = table[:, idx[0] : idx[0] + len(idx)] if consecutive else table[:, idx]
+                values = np.ascontiguousarray(picked, dtype=np.float32)
+            else:
+                values = np.empty((len(vertex), len(names)), dtype=np.float32)
+                for i, name in enumerate(names):
+                    values[:, i] = vertex[name]
+            finite = np.isfinite(values)
+            if not finite.all():
+                counts = (len(vertex) - np.count_nonzero(finite, axis=0)).tolist()
+                return values, [f"{n} ({c})" for n, c in zip(names, counts) if c]
+            # finite inputs may still give inf (exp of a huge log scale): Gaussians refuses those
+            return (values if activation is None else activation(values)), []
 
     if len(vertex) >= _THREADED_ROWS:
         with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
@@ -261,7 +345,9 @@ def _columns(vertex: np.ndarray, groups: dict[str, tuple[list[str], Activation |
         loaded = {k: load(names, act) for k, (names, act) in groups.items()}
     bad = [item for _, problems in loaded.values() for item in problems]
     if bad:
-        raise PLYError.about(source, f"has NaN/Inf values in {len(bad)} properties: {', '.join(bad[:6])}")
+        wide = any(fields[name][0].itemsize > 4 for name in fields)  # doubles may just be beyond float32
+        raise PLYError.about(source, f"has NaN/Inf values in {len(bad)} properties: {', '.join(bad[:6])}"
+                             + (" (or values too large for 32-bit floats)" if wide else ""))
     return {k: values for k, (values, _) in loaded.items()}
 
 
@@ -302,33 +388,45 @@ def _gaussians_from_vertex(vertex: np.ndarray, meta: dict, source: str) -> Gauss
 
 
 def _sharp_metadata(elements: dict[str, np.ndarray], source: str) -> dict:
-    """focal_px, image_size and color_space from ml-sharp's extra elements, where present."""
-    meta: dict = {}
+    """focal_px, image_size and color_space from ml-sharp's extra elements, where present.
 
-    def values(name: str, count: int) -> np.ndarray | None:
+    Values must fit the types ml-sharp stores them in (float for the focal length, uint for the
+    size), whatever type a file declares, so that they survive being written again exactly.
+    """
+    meta: dict = {}
+    counts = {name: count for name, _type, count in SHARP_EXTRAS}
+
+    def values(name: str) -> np.ndarray | None:
         el = elements.get(name)
         if el is None:
             return None
-        if len(el) != count or not el.dtype.names:
-            raise PLYError.about(source, f"has an '{name}' element of {len(el)} values; ml-sharp writes {count}")
-        return np.asarray(el[el.dtype.names[0]])
+        if len(el) != counts[name] or not el.dtype.names:
+            raise PLYError.about(source, f"has an '{name}' element of {len(el)} values; "
+                                 f"ml-sharp writes {counts[name]}")
+        return np.asarray(el[el.dtype.names[0]], dtype=np.float64)  # exact for every PLY type
 
-    intrinsic = values("intrinsic", 9)
+    intrinsic = values("intrinsic")
     if intrinsic is not None:
         if not (np.isfinite(intrinsic).all() and intrinsic[0] > 0):
             raise PLYError.about(source, f"has an invalid 'intrinsic' element {intrinsic.tolist()}")
+        if intrinsic[0] > _FLOAT32_MAX:
+            raise PLYError.about(source, f"has a focal length of {intrinsic[0]:g} px in its 'intrinsic' element, "
+                                 "more than a 32-bit float holds")
         meta["focal_px"] = float(intrinsic[0])
-    size = values("image_size", 2)
+    size = values("image_size")
     if size is not None:
         if not (np.isfinite(size).all() and (size > 0).all() and (size == np.round(size)).all()):
             raise PLYError.about(source, f"has an invalid 'image_size' element {size.tolist()}")
+        if (size > _UINT32_MAX).any():
+            raise PLYError.about(source, f"has an 'image_size' element {size.tolist()} beyond {_UINT32_MAX}, "
+                                 "the largest size ml-sharp's uint can store")
         meta["image_size"] = (int(size[0]), int(size[1]))
-    space = values("color_space", 1)
+    space = values("color_space")
     if space is not None:
-        code = int(space[0])
+        code = float(space[0])
         if code not in COLOR_SPACE_CODES:
-            raise PLYError.about(source, f"has an unknown color_space code {code} (0 = sRGB, 1 = linear)")
-        meta["color_space"] = COLOR_SPACE_CODES[code]
+            raise PLYError.about(source, f"has an unknown color_space code {code:g} (0 = sRGB, 1 = linear)")
+        meta["color_space"] = COLOR_SPACE_CODES[int(code)]
     return meta
 
 
@@ -344,9 +442,14 @@ def _encode_parts(g: Gaussians, layout: Layout) -> list[bytes | memoryview]:
     """Header, vertex table and extra elements, in file order (written without joining them)."""
     if layout not in LAYOUTS:
         raise ValueError(f"layout must be one of {LAYOUTS}; got {layout!r}")
-    if layout == "sharp" and (g.focal_px is None or g.image_size is None):
-        raise GaussiansError("the 'sharp' PLY layout records the photo's focal length and size, and these "
-                             "Gaussians have none; write layout='3dgs' instead")
+    if layout == "sharp":
+        if g.focal_px is None or g.image_size is None:
+            raise GaussiansError("the 'sharp' PLY layout records the photo's focal length and size, and these "
+                                 "Gaussians have none; write layout='3dgs' instead")
+        if g.focal_px > _FLOAT32_MAX or max(g.image_size) > _UINT32_MAX:
+            raise GaussiansError(f"the 'sharp' PLY layout stores the focal length as a 32-bit float and the size "
+                                 f"as 32-bit unsigned integers; focal_px={g.focal_px:g} and "
+                                 f"image_size={g.image_size} do not fit")
     n = len(g)
     rest = [] if g.sh_rest is None else [f"f_rest_{i}" for i in range(g.sh_rest.size // n)]
     if layout == "sharp":
@@ -401,26 +504,89 @@ def _sharp_extras(g: Gaussians) -> list[tuple[str, str, np.ndarray]]:
         "color_space": np.array([0 if g.color_space == "srgb" else 1]),
         "version": np.array(SHARP_VERSION),
     }
+    assert all(len(values[name]) == count for name, _, count in SHARP_EXTRAS)
     return [(name, ply_type, values[name]) for name, ply_type, _count in SHARP_EXTRAS]
 
 
 def write_ply(g: Gaussians, path: str | os.PathLike[str], layout: Layout = "sharp") -> Path:
-    """Write ``g`` to ``path`` atomically: on any failure an existing file there is left as it was."""
+    """Write ``g`` to ``path`` atomically: on any failure an existing file there is left as it was.
+
+    The bytes go to a short temporary name in the same folder (any name the system allows for
+    ``path`` works), get the permissions the umask gives new files, and are renamed over ``path``.
+    A folder, pipe or device at ``path``, or a folder that is missing, a file or not writable,
+    raises ``PLYError`` naming ``path`` before anything is written.
+    """
+    text = os.fspath(path)
     path = Path(path)
     parts = _encode_parts(g, layout)
-    folder = path.parent if str(path.parent) else Path(".")
-    if not folder.is_dir():
-        raise PLYError.about(str(path), f"cannot be written: folder '{folder}' does not exist")
+    problem = _target_problem(path, text)
+    if problem:
+        raise PLYError.about(text, f"cannot be written: {problem}")
+    folder = path.parent
+    tmp = None
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
-    except OSError as e:
-        raise PLYError.about(str(path), f"cannot be written ({e.strerror or e})") from None
-    try:
+        fd, tmp = tempfile.mkstemp(prefix=".sharp-", suffix=".tmp", dir=folder)
         with os.fdopen(fd, "wb") as fh:
             for part in parts:
                 fh.write(part)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a new file gets what the umask gives
         os.replace(tmp, path)
+        tmp = None
     except OSError as e:
-        Path(tmp).unlink(missing_ok=True)
-        raise PLYError.about(str(path), f"cannot be written ({e.strerror or e})") from None
+        raise PLYError.about(text, f"cannot be written ({e.strerror or e})") from None
+    finally:  # also on KeyboardInterrupt: no temporary file is left behind
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
     return path
+
+
+def _target_problem(path: Path, text: str) -> str | None:
+    """Why a file cannot be written at ``path`` (None: nothing known against it)."""
+    if text.endswith(("/", os.sep)):
+        return "the name ends in a path separator; give the name of the .ply file"
+    try:
+        kind = path_kind(path)
+        if kind == "folder":
+            return "it is a folder; give the name of the .ply file to write in it"
+        if kind not in ("file", "missing"):
+            return f"it is a {kind}, not a file"
+        return folder_problem(path.parent, create=False)
+    except OSError as e:
+        return e.strerror or str(e)
+
+
+def folder_problem(folder: Path, create: bool) -> str | None:
+    """Why files cannot be written in ``folder`` (None: they can, as far as can be told beforehand).
+
+    ``create``: a missing folder is fine as long as it can be made (its nearest existing parent
+    is a writable folder). ``OSError`` (no permission to look) is raised.
+    """
+    existing, kind = _nearest_existing(folder)
+    if kind != "folder":
+        return f"'{existing}' is a {kind}, not a folder"
+    if existing != folder and not create:
+        return f"folder '{folder}' does not exist"
+    if not os.access(existing, os.W_OK | os.X_OK):
+        return f"no permission to write in folder '{existing}'"
+    return None
+
+
+def _nearest_existing(path: Path) -> tuple[Path, str]:
+    """``path`` or its nearest parent that exists, and what it is (see ``path_kind``)."""
+    while (kind := path_kind(path)) == "missing" and path.parent != path:
+        path = path.parent
+    return path, kind
+
+
+def _umask() -> int:
+    """The process's umask, read without changing it where the system tells (Linux), else set and restored."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o22)
+    os.umask(mask)
+    return mask

@@ -310,3 +310,208 @@ def test_sharp_files_of_a_full_prediction_get_their_depth_layers_back():
     back = ply.decode(ply.encode(g, "sharp"))
     assert back.layers is not None and np.count_nonzero(back.layers) == G.SHARP_LAYER_SIZE
     assert ply.decode(ply.encode(g, "3dgs")).layers is None  # a bare 3DGS file may be anything
+
+
+# ---- headers that look legal but are inconsistent -------------------------------------------------------
+
+
+def header_only(lines: list[str], body: bytes = b"") -> bytes:
+    return ("\n".join(["ply", *lines, "end_header"]) + "\n").encode() + body
+
+
+VERTEX = ["element vertex 1", *[f"property float {p}" for p in ply.REQUIRED]]
+LE = "format binary_little_endian 1.0"
+INCONSISTENT = {
+    "property twice": ([LE, *VERTEX, "property float x"],
+                       "declares property 'x' twice in element 'vertex' \\(line 18\\)"),
+    "element twice": ([LE, *VERTEX, "element vertex 0"], "declares element 'vertex' twice"),
+    "rows without properties": ([LE, *VERTEX, "element face 3"], "declares 3 rows of element 'face' but no properties"),
+    "last element without properties": ([LE, "element face 3"], "declares 3 rows of element 'face'"),
+    "negative count": ([LE, "element vertex -1"], "declares a negative count -1 for element 'vertex'"),
+    "format twice": ([LE, LE, *VERTEX], "has a second 'format' line \\(line 3\\)"),
+    "format after elements": ([*VERTEX, LE], "has its 'format' line after an element"),
+    "version 2.0": (["format ascii 2.0", *VERTEX], "has PLY version '2.0'; only version 1.0 exists"),
+    "property before element": ([LE, "property float x", *VERTEX], "has a property before any element"),
+    "odd bytes in a name": ([LE, *VERTEX, "property float a\x7fb"], "has a property name that is not printable"),
+    "odd bytes in an element name": ([LE, "element v\x01 0"], "has an element name that is not printable"),
+    "form feed is not a line break": ([LE, "comment a\x0cformat ascii 1.0", *VERTEX], None),
+}
+
+
+@pytest.mark.parametrize("case", sorted(INCONSISTENT))
+def test_inconsistent_headers_raise_plyerror_naming_file(tmp_path, case):
+    lines, message = INCONSISTENT[case]
+    path = tmp_path / "a.ply"
+    row = np.zeros(len(ply.REQUIRED), "<f4")
+    row[ply.REQUIRED.index("rot_0")] = 1  # one valid splat
+    path.write_bytes(header_only(lines, row.tobytes()))
+    if message is None:  # a comment that holds a form feed stays a comment
+        assert len(ply.read_ply(path)) == 1
+        return
+    with pytest.raises(PLYError, match=message) as info:
+        ply.read_ply(path)
+    assert str(info.value).startswith(f"PLY file '{path}': ")
+
+
+def test_numpy_refusing_a_layout_is_a_plyerror():
+    """Whatever the header checks miss, numpy's ValueError/TypeError for a dtype never escapes."""
+    header = ply.Header("binary_little_endian", [ply.Element("vertex", 1, [("x", "f4"), ("x", "f4")])], 0)
+    with pytest.raises(PLYError, match=r"'s': has an inconsistent header: element 'vertex' cannot be laid out "
+                                       r"\(field 'x' occurs more than once\)"):
+        ply._read_elements(bytes(8), header, "s")
+    header.elements[0].properties = [("x", "not a type")]
+    with pytest.raises(PLYError, match="inconsistent header"):
+        ply._read_elements(bytes(8), header, "s")
+
+
+def test_counts_beyond_the_file_allocate_nothing():
+    for count in (10**9, 10**30):
+        data = header_only([LE, f"element vertex {count}", *VERTEX[1:]], bytes(56))
+        with pytest.raises(PLYError, match="is truncated: element 'vertex' needs"):
+            ply.decode(data)
+        data = header_only(["format ascii 1.0", f"element vertex {count}", *VERTEX[1:]], b"0 " * 14)
+        with pytest.raises(PLYError, match=f"has 14 ASCII values, its header describes {count * 14}"):
+            ply.decode(data)
+
+
+def test_ascii_integers_must_fit_their_type():
+    g = random_gaussians(2, photo=False)
+    for size, bad in [("-1 480", "-1"), ("640 4294967296", "4.29497e\\+09"), ("640.5 480", "640.5"),
+                      ("nan 480", "nan")]:
+        data = make_ply(splat_columns(g), fmt="ascii", extra_elements=[("image_size", "uint", [0, 0])])
+        data = data.rstrip().rpartition(b"\n")[0] + f"\n{size}\n".encode()
+        with pytest.raises(PLYError, match=f"ASCII value {bad} for the uint32 property 'image_size'"):
+            ply.decode(data)
+
+
+# ---- ml-sharp's extra elements: one list of counts, extreme values -------------------------------------
+
+
+def test_sharp_extras_is_the_one_place_the_counts_live(monkeypatch):
+    data = good_bytes()
+    assert ply.decode(data).focal_px is not None
+    changed = tuple((name, t, 8 if name == "intrinsic" else count) for name, t, count in ply.SHARP_EXTRAS)
+    monkeypatch.setattr(ply, "SHARP_EXTRAS", changed)
+    with pytest.raises(PLYError, match="has an 'intrinsic' element of 9 values; ml-sharp writes 8"):
+        ply.decode(data)
+
+
+def extreme(focal: float, size: tuple[float, float], types: tuple[str, str] = ("float", "uint")) -> bytes:
+    return make_ply(splat_columns(random_gaussians(4, photo=False)), extra_elements=[
+        ("intrinsic", types[0], [focal, 0, 1, 0, focal, 1, 0, 0, 1]), ("image_size", types[1], list(size))])
+
+
+def test_extreme_but_valid_metadata_is_read_exactly_without_warnings():
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # numpy's overflow and cast warnings fail the test
+        g = ply.decode(extreme(1e30, (4294967295, 1)))
+        assert g.image_size == (4294967295, 1) and type(g.image_size[0]) is int
+        assert g.focal_px == pytest.approx(1e30, rel=1e-7)
+        back = ply.decode(ply.encode(g, "sharp"))
+    assert (back.image_size, back.focal_px) == (g.image_size, g.focal_px)
+
+
+@pytest.mark.parametrize(("focal", "size", "types", "message"), [
+    (1e300, (640, 480), ("double", "uint"), "focal length of 1e\\+300 px .* more than a 32-bit float holds"),
+    (500, (1e10, 1), ("float", "double"), r"image_size' element \[10000000000.0, 1.0\] beyond 4294967295"),
+    (500, (640.5, 480), ("float", "double"), "invalid 'image_size' element"),
+    (np.inf, (640, 480), ("float", "uint"), "invalid 'intrinsic' element"),
+])
+def test_metadata_beyond_what_ml_sharp_stores_is_refused(focal, size, types, message):
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(PLYError, match=message):
+            ply.decode(extreme(focal, size, types))
+
+
+def test_doubles_beyond_float32_and_overflowing_activations_are_refused_without_warnings():
+    import warnings
+
+    g = random_gaussians(3, photo=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(PLYError, match=r"NaN/Inf values in 1 properties: y \(3\) \(or values too large"):
+            ply.decode(make_ply(splat_columns(g) | {"y": np.full(3, 1e300)}, types={"y": "double"}))
+        with pytest.raises(PLYError, match="colors has 0 NaN and 3 Inf values"):
+            ply.decode(make_ply(splat_columns(g) | {"f_dc_0": np.full(3, 1e30)}))
+
+
+def test_the_sharp_layout_refuses_metadata_it_cannot_store():
+    with pytest.raises(GaussiansError, match="do not fit"):
+        ply.encode(random_gaussians(3).replace(image_size=(2**32, 1)), "sharp")
+    with pytest.raises(GaussiansError, match="do not fit"):
+        ply.encode(random_gaussians(3).replace(focal_px=1e300), "sharp")
+
+
+# ---- paths that are not files, outputs that cannot be written ------------------------------------------
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "mkfifo"), reason="no named pipes here")
+def test_a_named_pipe_is_neither_read_nor_replaced(tmp_path):
+    import os
+
+    os.mkfifo(tmp_path / "a.ply")
+    with pytest.raises(PLYError, match=r"a.ply': is a named pipe, not a file$"):
+        ply.read_ply(tmp_path / "a.ply")
+    with pytest.raises(PLYError, match=r"a.ply': cannot be written: it is a named pipe, not a file$"):
+        ply.write_ply(random_gaussians(3), tmp_path / "a.ply")
+
+
+def test_outputs_that_cannot_be_written_name_the_path(tmp_path):
+    (tmp_path / "notes.txt").write_text("x")
+    (tmp_path / "out").mkdir()
+    g = random_gaussians(3)
+    for target, message in [(tmp_path / "out", "it is a folder; give the name of the .ply file"),
+                            (tmp_path / "notes.txt" / "a.ply", f"'{tmp_path / 'notes.txt'}' is a file, not a folder"),
+                            (tmp_path / "notes.txt" / "x" / "a.ply", "notes.txt' is a file, not a folder"),
+                            (f"{tmp_path / 'new'}/", "the name ends in a path separator"),
+                            (tmp_path / ("p" * 300 + ".ply"), "File name too long")]:
+        with pytest.raises(PLYError) as info:
+            ply.write_ply(g, target)
+        assert str(info.value).startswith(f"PLY file '{target}': cannot be written") and message in str(info.value)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt", "out"] and not any((tmp_path / "out").iterdir())
+
+
+@pytest.mark.skipif(getattr(__import__("os"), "geteuid", lambda: -1)() == 0, reason="root writes anywhere")
+def test_a_read_only_folder(tmp_path):
+    (tmp_path / "ro").mkdir()
+    (tmp_path / "ro").chmod(0o555)
+    try:
+        with pytest.raises(PLYError, match=r"cannot be written: no permission to write in folder"):
+            ply.write_ply(random_gaussians(3), tmp_path / "ro" / "a.ply")
+        assert not any((tmp_path / "ro").iterdir())
+    finally:
+        (tmp_path / "ro").chmod(0o755)
+
+
+def test_long_names_and_umask_permissions(tmp_path):
+    import os
+    import stat
+
+    name = "p" * 246 + ".ply"  # 250 bytes: ".{name}.XXXXXXXX.tmp" would exceed 255
+    old = os.umask(0o027)
+    try:
+        target = ply.write_ply(random_gaussians(5), tmp_path / name)
+    finally:
+        os.umask(old)
+    assert len(ply.read_ply(target)) == 5 and [p.name for p in tmp_path.iterdir()] == [name]
+    assert stat.S_IMODE(target.stat().st_mode) == 0o640  # not mkstemp's 0600
+
+
+def test_an_interrupted_write_leaves_no_temporary_file(tmp_path, monkeypatch):
+    import os
+
+    target = tmp_path / "scene.ply"
+    target.write_bytes(b"precious")
+
+    def interrupt(*args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(os, "replace", interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        ply.write_ply(random_gaussians(5), target)
+    assert [p.name for p in tmp_path.iterdir()] == ["scene.ply"] and target.read_bytes() == b"precious"
