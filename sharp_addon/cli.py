@@ -1,27 +1,60 @@
 """The one command-line front door: ``python -m sharp_addon ...`` and ``blender -c sharp ...``.
 
 No bpy at import. ``main(argv) -> int`` never raises for user errors: a ``SharpError`` is
-printed on stderr as one line and gives exit status 1; bad arguments give 2.
+printed on stderr as one line ("error: ...") and gives exit status 1; bad arguments give one
+such line and 2; Ctrl+C gives "cancelled" and 130.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
+from typing import NoReturn
 
 import numpy as np
 
 from . import dependencies
 from .api import DEVICES, PRECISIONS
-from .errors import ImageError, SharpError
-from .image import IMAGE_SUFFIXES
-from .ply import LAYOUTS, read_ply, write_ply
+from .errors import Cancelled, ImageError, OutputError, PLYError, SharpError
+from .image import IMAGE_SUFFIXES, path_kind
+from .ply import LAYOUTS, folder_problem, read_ply, write_ply
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a bad argument as one line, like every other error (exit status 2)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"error: {self.prog}: {message} (see '{self.prog} --help')\n")
+
+
+def _fraction(text: str) -> float:
+    """An argument that must be a number from 0 to 1."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0.0 <= value <= 1.0:  # NaN fails too
+        raise argparse.ArgumentTypeError(f"must be a number from 0 to 1; got '{text}'")
+    return value
+
+
+def _positive(text: str) -> float:
+    """An argument that must be a finite number above 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a positive number; got '{text}'")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="sharp", description="SHARP from Image: single-photo 3D Gaussian splats."
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -36,8 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--layout", choices=LAYOUTS, default="3dgs",
                    help="'3dgs': vertex element only, for tools that reject ml-sharp's extra elements (default); "
                    "'sharp': ml-sharp's layout")
-    p.add_argument("--min-opacity", type=float, default=0.0, help="drop splats less opaque than this")
-    p.add_argument("--keep-fraction", type=float, default=1.0,
+    p.add_argument("--min-opacity", type=_fraction, default=0.0, help="drop splats less opaque than this (0 to 1)")
+    p.add_argument("--keep-fraction", type=_fraction, default=1.0,
                    help="keep this fraction of the splats, the same ones every time")
     p.set_defaults(run=_convert)
 
@@ -48,7 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "then the torch hub cache)")
     p.add_argument("--device", choices=DEVICES, default="auto")
     p.add_argument("--precision", choices=PRECISIONS, default="auto")
-    p.add_argument("--focal-35mm", type=float, help="35 mm-equivalent focal length (default: from EXIF)")
+    p.add_argument("--focal-35mm", type=_positive, help="35 mm-equivalent focal length (default: from EXIF)")
     p.add_argument("--layout", choices=LAYOUTS, default="sharp", help="PLY layout (default: ml-sharp's)")
     p.set_defaults(run=_predict)
 
@@ -67,6 +100,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(e.code or 0)
     try:
         return int(args.run(args))
+    except (KeyboardInterrupt, Cancelled):
+        print("cancelled", file=sys.stderr)
+        return 130
     except SharpError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
@@ -85,6 +121,9 @@ def _info(args: argparse.Namespace) -> int:
 
 def _convert(args: argparse.Namespace) -> int:
     g = read_ply(args.input)
+    if args.layout == "sharp" and (g.focal_px is None or g.image_size is None):  # before filtering: say it now
+        raise PLYError.about(args.input, "has no photo camera (focal length and size), which the ml-sharp layout "
+                             "records; use --layout 3dgs")
     n = len(g)
     if args.min_opacity > 0:
         g = g.drop_transparent(args.min_opacity)
@@ -98,27 +137,21 @@ def _convert(args: argparse.Namespace) -> int:
 
 
 def _predict(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from .api import load_predictor
 
-    source = Path(args.input)
-    if source.is_dir():
-        images = sorted(p for p in source.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-        if not images:
-            raise SharpError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in folder '{source}'")
-    elif source.is_file():
-        images = [source]
-    else:
-        raise SharpError(f"image '{source}': no such file or folder")
+    images = _images(Path(args.input))
+    out = Path(args.output)
+    _check_output_folder(out)
     checkpoint = dependencies.find_checkpoint(args.checkpoint)
     if checkpoint is None:
         raise SharpError(dependencies.checkpoint_status(None).message + ", or pass --checkpoint PATH")
-    out = Path(args.output)
-    out.mkdir(parents=True, exist_ok=True)
     predictor = load_predictor(checkpoint, device=args.device, precision=args.precision)
     print(f"loaded {checkpoint} on {predictor.device.type} ({str(predictor.dtype).removeprefix('torch.')}) "
           f"in {predictor.load_seconds:.1f} s", flush=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)  # only now: a run that cannot start leaves nothing behind
+    except OSError as e:
+        raise OutputError.about(out, f"cannot be created ({e.strerror or e})") from None
     failed = 0
     for number, image in enumerate(images, start=1):
         t0 = time.perf_counter()
@@ -136,6 +169,41 @@ def _predict(args: argparse.Namespace) -> int:
     if failed:
         print(f"{failed} of {len(images)} images failed", file=sys.stderr)
     return 1 if failed else 0
+
+
+def _check_output_folder(out: Path) -> None:
+    """``OutputError`` unless .ply files can be written in ``out`` (made later if missing): before any work."""
+    try:
+        kind = path_kind(out)
+        if kind not in ("folder", "missing"):
+            raise OutputError.about(out, f"is a {kind}, not a folder; -o names the folder for the .ply files")
+        problem = folder_problem(out, create=True)
+    except OSError as e:
+        raise OutputError.about(out, f"cannot be used ({e.strerror or e})") from None
+    if problem:
+        raise OutputError.about(out, f"cannot be {'created' if kind == 'missing' else 'written'}: {problem}")
+
+
+def _images(source: Path) -> list[Path]:
+    """The photos ``predict -i`` names: one file, or the image files of a folder, in name order."""
+    try:
+        kind = path_kind(source)
+        if kind == "file":
+            return [source]
+        if kind == "missing":
+            raise ImageError.about(source, "no such file or folder")
+        if kind != "folder":
+            raise ImageError.about(source, f"is a {kind}, not an image file or a folder of images")
+        entries = sorted(source.iterdir())
+        images = [p for p in entries if p.suffix.lower() in IMAGE_SUFFIXES and path_kind(p) != "folder"]
+    except OSError as e:
+        raise ImageError.about(source, f"cannot be read ({e.strerror or e})") from None
+    if not entries:
+        raise ImageError.about(source, "is an empty folder; give an image or a folder of images")
+    if not images:
+        raise ImageError.about(source, f"is a folder without images ({', '.join(IMAGE_SUFFIXES)}); it holds "
+                               f"{len(entries)} other entries")
+    return images
 
 
 def _check(args: argparse.Namespace) -> int:

@@ -113,3 +113,74 @@ def test_predict_without_checkpoint_or_input_explains(tmp_path, capsys, monkeypa
     assert "No checkpoint set: download sharp_2572gikvuh.pt" in capsys.readouterr().err
     assert main(["predict", "-i", str(tmp_path / "missing"), "-o", str(tmp_path / "out")]) == 1
     assert "no such file or folder" in capsys.readouterr().err
+
+
+def test_ctrl_c_gives_cancelled_and_status_130(tmp_path, capsys, monkeypatch):
+    from sharp_addon import cli
+
+    def interrupt(path):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "read_ply", interrupt)
+    assert main(["info", str(tmp_path / "a.ply")]) == 130
+    assert capsys.readouterr().err == "cancelled\n"
+
+
+def test_convert_speaks_the_users_terms(tmp_path, capsys):
+    src = ply.write_ply(random_gaussians(10, photo=False), tmp_path / "in.ply", layout="3dgs")
+    assert main(["convert", str(src), str(tmp_path / "out.ply"), "--layout", "sharp"]) == 1
+    assert capsys.readouterr().err == (f"error: PLY file '{src}': has no photo camera (focal length and size), which "
+                                       "the ml-sharp layout records; use --layout 3dgs\n")
+    (tmp_path / "folder").mkdir()
+    for target, says in [(tmp_path / "folder", "it is a folder"), (src / "out.ply", "in.ply' is a file, not a folder")]:
+        assert main(["convert", str(src), str(target)]) == 1
+        err = capsys.readouterr().err
+        assert err.startswith(f"error: PLY file '{target}': cannot be written: ") and says in err
+        assert err.count("\n") == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["folder", "in.ply"]
+
+
+@pytest.mark.parametrize("args", [["--min-opacity", "1.5"], ["--min-opacity", "nan"], ["--keep-fraction", "-0.1"],
+                                  ["--keep-fraction", "inf"], ["--keep-fraction", "lots"]])
+def test_fractions_outside_0_1_are_bad_arguments_on_one_line(tmp_path, capsys, args):
+    assert main(["convert", "in.ply", str(tmp_path / "out.ply"), *args]) == 2
+    err = capsys.readouterr().err
+    assert err == f"error: sharp convert: argument {args[0]}: must be a number from 0 to 1; got '{args[1]}' " \
+                  "(see 'sharp convert --help')\n"
+    assert not any(tmp_path.iterdir())
+
+
+def test_predict_checks_its_output_folder_before_anything_else(tmp_path, capsys, monkeypatch):
+    from PIL import Image
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "no-torch-home"))
+    monkeypatch.delenv("SHARP_CHECKPOINT", raising=False)
+    Image.new("RGB", (32, 32)).save(tmp_path / "a.png")
+    (tmp_path / "out").write_bytes(b"a file")
+    assert main(["predict", "-i", str(tmp_path / "a.png"), "-o", str(tmp_path / "out")]) == 1
+    assert capsys.readouterr().err == (f"error: output '{tmp_path / 'out'}': is a file, not a folder; -o names the "
+                                       "folder for the .ply files\n")
+    assert main(["predict", "-i", str(tmp_path / "a.png"), "-o", str(tmp_path / "out" / "sub")]) == 1
+    assert f"cannot be created: '{tmp_path / 'out'}' is a file, not a folder" in capsys.readouterr().err
+    assert main(["predict", "-i", str(tmp_path / "a.png"), "-o", str(tmp_path / "new")]) == 1  # no checkpoint
+    assert "No checkpoint set" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.png", "out"]  # "new" was not made for nothing
+    assert (tmp_path / "out").read_bytes() == b"a file"
+
+
+def test_predict_inputs_that_are_not_photos(tmp_path, capsys):
+    import os
+
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "readme.txt").write_text("x")
+    (tmp_path / "notes" / "sub.png").mkdir()  # a folder, whatever its name
+    cases = [(tmp_path / "empty", "is an empty folder"), (tmp_path / "notes", "is a folder without images")]
+    if hasattr(os, "mkfifo"):
+        os.mkfifo(tmp_path / "pipe.jpg")
+        cases.append((tmp_path / "pipe.jpg", "is a named pipe, not an image file or a folder of images"))
+    for source, says in cases:
+        assert main(["predict", "-i", str(source), "-o", str(tmp_path / "out")]) == 1
+        err = capsys.readouterr().err
+        assert err.startswith(f"error: image '{source}': {says}") and err.count("\n") == 1
+    assert not (tmp_path / "out").exists()
