@@ -20,7 +20,8 @@ import numpy as np
 from . import dependencies
 from .api import DEVICES, PRECISIONS
 from .errors import Cancelled, ImageError, OutputError, PLYError, SharpError
-from .image import IMAGE_SUFFIXES, path_kind
+from .files import path_kind
+from .image import IMAGE_SUFFIXES
 from .ply import LAYOUTS, folder_problem, read_ply, write_ply
 
 

@@ -1,13 +1,15 @@
-"""Which file is which: the one identity a remembered result or check is keyed by.
+"""Paths as the user sees them: what is at a path, and which file is which.
 
-No bpy. A file is the same file while its resolved path, size and modification time are: an
-edited or replaced photo or checkpoint gets a new key, so nothing remembered about the old one
-is used for it.
+No bpy. ``path_kind`` names what a path is for messages (a folder given for a photo, a pipe given
+for a PLY). ``file_key`` is the one identity a remembered result or check is keyed by: a file is
+the same file while its resolved path, size and modification time are, so nothing remembered
+about an edited or replaced photo or checkpoint is used for it.
 """
 
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 
 FileKey = tuple[str, int, int]
@@ -18,3 +20,25 @@ def file_key(path: str | os.PathLike[str]) -> FileKey:
     resolved = Path(path).expanduser().resolve()
     stat = resolved.stat()
     return str(resolved), stat.st_size, stat.st_mtime_ns
+
+
+def path_kind(path: str | os.PathLike[str]) -> str:
+    """What is at ``path``, in words for messages: "file", "folder", "missing", "named pipe", "socket",
+    "device" or "special file". Symbolic links are followed (a dangling one is "missing"); an
+    ``OSError`` other than not-found (no permission to look) is raised.
+    """
+    try:
+        mode = os.stat(path).st_mode
+    except (FileNotFoundError, NotADirectoryError, ValueError):  # ValueError: a NUL in the name
+        return "missing"
+    if stat.S_ISREG(mode):
+        return "file"
+    if stat.S_ISDIR(mode):
+        return "folder"
+    if stat.S_ISFIFO(mode):
+        return "named pipe"
+    if stat.S_ISSOCK(mode):
+        return "socket"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "device"
+    return "special file"

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 import os
-import stat
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from .errors import ImageError
+from .files import path_kind
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp", ".heic")
 DEFAULT_FOCAL_35MM = 30.0  # mm, when the EXIF says nothing
@@ -157,28 +157,6 @@ def _reason(e: BaseException) -> str:
         return e.strerror  # from the operating system: permission denied, I/O error, ...
     text = " ".join(str(e).split())
     return (text or type(e).__name__)[:160]
-
-
-def path_kind(path: str | os.PathLike[str]) -> str:
-    """What is at ``path``, in words for messages: "file", "folder", "missing", "named pipe", "socket",
-    "device" or "special file". Symbolic links are followed (a dangling one is "missing"); an
-    ``OSError`` other than not-found (no permission to look) is raised. Used by ply and cli too.
-    """
-    try:
-        mode = os.stat(path).st_mode
-    except (FileNotFoundError, NotADirectoryError, ValueError):  # ValueError: a NUL in the name
-        return "missing"
-    if stat.S_ISREG(mode):
-        return "file"
-    if stat.S_ISDIR(mode):
-        return "folder"
-    if stat.S_ISFIFO(mode):
-        return "named pipe"
-    if stat.S_ISSOCK(mode):
-        return "socket"
-    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-        return "device"
-    return "special file"
 
 
 def _exif(pil: Any) -> dict[int, Any]:

@@ -28,6 +28,7 @@ from typing import Literal
 import numpy as np
 
 from .errors import GaussiansError, PLYError
+from .files import path_kind
 from .gaussians import (
     SH_REST_COUNTS,
     Gaussians,
@@ -39,7 +40,6 @@ from .gaussians import (
     sigmoid,
     srgb_to_linear,
 )
-from .image import path_kind
 
 Layout = Literal["sharp", "3dgs"]
 LAYOUTS = ("sharp", "3dgs")
