@@ -47,7 +47,7 @@ def main() -> int:
     bpy.ops.extensions.package_install_files(filepath=str(zip_path), repo="user_default", enable_on_install=True)
     print(f"Blender {bpy.app.version_string}: extension installed from {zip_path.name}", flush=True)
     try:
-        cli = sys.modules[MODULE + ".blender"]._cli
+        cli = sys.modules[MODULE + ".blender"].cli_command
         code = cli(["predict", "-i", args.image, "-o", args.output, "-c", args.checkpoint])
         if code != 0 or args.no_scene:
             return code

@@ -18,7 +18,7 @@ classes = (SharpPreferences, SHARP_OT_validate_checkpoint, *operators.classes, *
 _cli_handle = None
 
 
-def _cli(argv: list[str]) -> int:
+def cli_command(argv: list[str]) -> int:
     """``blender -c sharp ARGS``: the same front door as ``python -m sharp_addon``."""
     from ..cli import main
 
@@ -31,7 +31,12 @@ def register() -> None:
         bpy.utils.register_class(cls)
     properties.register()
     ui.register_menus()
-    _cli_handle = bpy.utils.register_cli_command(CLI_COMMAND, _cli)
+    _cli_handle = bpy.utils.register_cli_command(CLI_COMMAND, cli_command)
+
+
+def cli_registered() -> bool:
+    """Is ``blender -c sharp`` registered (between register and unregister)?"""
+    return _cli_handle is not None
 
 
 def unregister() -> None:

@@ -19,8 +19,8 @@ def test_the_preferences_the_operators_read_are_the_registered_ones(addon, bpy_s
 
 def test_cli_command_callback_runs_the_shared_front_door(addon, tmp_path, capsys):
     blender = importlib.import_module(ADDON_MODULE + ".blender")
-    assert blender._cli_handle is not None
-    assert blender._cli(["check", "--checkpoint", str(tmp_path / "none.pt")]) == 1
+    assert blender.cli_registered()
+    assert blender.cli_command(["check", "--checkpoint", str(tmp_path / "none.pt")]) == 1
     assert "Checkpoint not found" in capsys.readouterr().out
 
 
@@ -40,7 +40,7 @@ def test_disable_unregisters_everything_and_enable_restores_it(addon, bpy_sessio
     try:
         assert not registered()
         assert ADDON_MODULE not in bpy_session.context.preferences.addons
-        assert importlib.import_module(ADDON_MODULE + ".blender")._cli_handle is None
+        assert not importlib.import_module(ADDON_MODULE + ".blender").cli_registered()
     finally:
         addon_utils.enable(ADDON_MODULE, default_set=True)
     assert registered() and ADDON_MODULE in bpy_session.context.preferences.addons

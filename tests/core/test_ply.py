@@ -353,17 +353,6 @@ def test_inconsistent_headers_raise_plyerror_naming_file(tmp_path, case):
     assert str(info.value).startswith(f"PLY file '{path}': ")
 
 
-def test_numpy_refusing_a_layout_is_a_plyerror():
-    """Whatever the header checks miss, numpy's ValueError/TypeError for a dtype never escapes."""
-    header = ply.Header("binary_little_endian", [ply.Element("vertex", 1, [("x", "f4"), ("x", "f4")])], 0)
-    with pytest.raises(PLYError, match=r"'s': has an inconsistent header: element 'vertex' cannot be laid out "
-                                       r"\(field 'x' occurs more than once\)"):
-        ply._read_elements(bytes(8), header, "s")
-    header.elements[0].properties = [("x", "not a type")]
-    with pytest.raises(PLYError, match="inconsistent header"):
-        ply._read_elements(bytes(8), header, "s")
-
-
 def test_counts_beyond_the_file_allocate_nothing():
     for count in (10**9, 10**30):
         data = header_only([LE, f"element vertex {count}", *VERTEX[1:]], bytes(56))
