@@ -365,7 +365,7 @@ def lod_keys(n: int, seed: int = 0) -> np.ndarray:  # -> [n] float32 in [0, 1)
     return (z >> np.uint64(40)).astype(np.float32) * np.float32(2.0**-24)
 
 
-# ---- unprojection (SPEC section 11) ---------------------------------------------------------------
+# ---- unprojection (docs/model.md, "Unprojection") -------------------------------------------------
 
 UNPROJECT_CHUNK = 1 << 18  # Gaussians per task: bounded temporaries, work for every core
 

@@ -1,9 +1,10 @@
 """Photos in: RGB pixels and the focal length in pixels, as SHARP's reference loads them.
 
-No bpy, no torch. SPEC section 3: EXIF orientation applied, focal length from EXIF (35 mm
-equivalent, else the true focal length, else 30 mm; values under 10 mm are scaled by 8.4 as a
-phone crop factor) converted to pixels by matching the diagonal. Grayscale, alpha, palette, CMYK
-and 16-bit images are converted to 8-bit RGB; ICC profiles are not applied (as in the reference).
+No bpy, no torch. docs/model.md, "Image loading and EXIF focal length": EXIF orientation applied,
+focal length from EXIF (35 mm equivalent, else the true focal length, else 30 mm; values under
+10 mm are scaled by 8.4 as a phone crop factor) converted to pixels by matching the diagonal.
+Grayscale, alpha, palette, CMYK and 16-bit images are converted to 8-bit RGB; ICC profiles are not
+applied (as in the reference).
 """
 
 from __future__ import annotations

@@ -487,7 +487,7 @@ def _encode_parts(g: Gaussians, layout: Layout) -> list[bytes | memoryview]:
 
 
 def _sharp_extras(g: Gaussians) -> list[tuple[str, str, np.ndarray]]:
-    """ml-sharp's extra elements for these Gaussians, in its order and types (SPEC section 12)."""
+    """ml-sharp's extra elements for these Gaussians, in its order and types (docs/model.md, "PLY layout")."""
     assert g.focal_px is not None and g.image_size is not None
     w, h = g.image_size
     f = g.focal_px

@@ -7,7 +7,7 @@ scaled by the Gaussian. Nothing depends on the camera, so moving the view costs 
 Material: in the cube's own (instance) coordinates the Gaussian is the unit sphere scaled by
 1/k, so for a shading point l and view direction n the squared Mahalanobis distance of the
 closest point of the whole view ray is m^2 = k^2 (|l|^2 - (l.n)^2) (the ray-marginal of
-shared/blender/NOTES.md, section 6), and alpha = min(0.99, o exp(-m^2 / 2)). Back faces are
+docs/rendering.md, "Ray-marginal opacity"), and alpha = min(0.99, o exp(-m^2 / 2)). Back faces are
 transparent so every cube is counted once; the colour is the splat's linear RGB as emission.
 There is one splat material per EEVEE transparency method (``TRANSPARENCY_METHODS``), so objects
 imported with different methods never change each other; Cycles renders both alike.

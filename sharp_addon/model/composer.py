@@ -1,8 +1,8 @@
 """Initializer and composer: base Gaussians from depth, then the network's deltas applied.
 
-No bpy, no parameters. SPEC sections 7 and 10, computed in float32 whatever the network ran in.
-Results are in SHARP's normalised camera space (x, y in [-1, 1] at unit depth) times the global
-scale; ``gaussians.unproject`` turns them into metric OpenCV-camera Gaussians.
+No bpy, no parameters. docs/model.md, "Initializer" and "Composer", computed in float32 whatever
+the network ran in. Results are in SHARP's normalised camera space (x, y in [-1, 1] at unit depth)
+times the global scale; ``gaussians.unproject`` turns them into metric OpenCV-camera Gaussians.
 """
 
 from __future__ import annotations
@@ -75,7 +75,7 @@ def srgb_to_linear(c: torch.Tensor) -> torch.Tensor:
 
 
 def compose(base: BaseGaussians, delta: torch.Tensor) -> ComposedGaussians:  # delta [14, L, G, G]
-    """Apply the activations of SPEC section 10 and the global scale."""
+    """Apply the activations of docs/model.md, "Composer", and the global scale."""
     delta = delta.float()
     layers, g = delta.shape[1], delta.shape[-1]
     ndc = (2 * torch.arange(g, dtype=torch.float32, device=delta.device) + 1) / g - 1

@@ -1,8 +1,9 @@
 """DPT-style multi-resolution convolutional decoder (used by the depth and the Gaussian branch).
 
-No bpy. SPEC section 6.1: per level a projection (1x1 or 3x3, no bias) and a fusion block; fusion
-runs coarse to fine, each block adding the projected skip through a residual unit, refining,
-doubling the resolution with a 2x2 transposed conv (all but the finest) and mixing with a 1x1 conv.
+No bpy. docs/model.md, "Multi-resolution decoders": per level a projection (1x1 or 3x3, no bias)
+and a fusion block; fusion runs coarse to fine, each block adding the projected skip through a
+residual unit, refining, doubling the resolution with a 2x2 transposed conv (all but the finest)
+and mixing with a 1x1 conv.
 """
 
 from __future__ import annotations

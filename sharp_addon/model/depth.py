@@ -1,8 +1,9 @@
 """The monocular depth network (``monodepth_model``): encoder, depth decoder, two-layer disparity head.
 
-No bpy. SPEC sections 6 and 6.4. The depth-alignment UNet that the checkpoint also carries is only
-used in training with ground-truth depth; it is declared as ``UnusedWeights`` so that strict loading
-checks its keys and shapes, and it is never materialised.
+No bpy. docs/model.md, "Depth head and metric depth" and "Depth alignment (never run)". The
+depth-alignment UNet that the checkpoint also carries is only used in training with ground-truth
+depth; it is declared as ``UnusedWeights`` so that strict loading checks its keys and shapes, and
+it is never materialised.
 """
 
 from __future__ import annotations

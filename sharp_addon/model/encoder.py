@@ -1,9 +1,10 @@
 """Sliding-pyramid encoder (Depth Pro style): 35 overlapping ViT patches on three scales.
 
-No bpy. From the 1536-px image in [-1, 1] (SPEC section 5): a 3-level pyramid, 25 + 9 + 1 patches of
-the ViT's size through the patch ViT (in chunks), the whole 384-px image through the image ViT,
-patch maps merged with their overlaps trimmed, then 1x1 projections and 2x2 transposed convs (no
-nonlinearity) to five maps at 1/2, 1/4, 1/8, 1/16 and 1/32 of the input.
+No bpy. From the 1536-px image in [-1, 1] (docs/model.md, "Encoder: sliding pyramid"): a 3-level
+pyramid, 25 + 9 + 1 patches of the ViT's size through the patch ViT (in chunks), the whole 384-px
+image through the image ViT, patch maps merged with their overlaps trimmed, then 1x1 projections
+and 2x2 transposed convs (no nonlinearity) to five maps at 1/2, 1/4, 1/8, 1/16 and 1/32 of the
+input.
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """The Gaussian decoder (``feature_model``): from depth-encoder maps and the 5-channel input to features.
 
-No bpy. SPEC section 8: a 128-wide multires decoder over the depth network's five encoder maps, a
-2x2 stride-2 conv of the initializer's feature input (image + normalised disparity), one fusion
-block, then separate texture and geometry heads of GroupNorm residual blocks.
+No bpy. docs/model.md, "Gaussian decoder": a 128-wide multires decoder over the depth network's
+five encoder maps, a 2x2 stride-2 conv of the initializer's feature input (image + normalised
+disparity), one fusion block, then separate texture and geometry heads of GroupNorm residual
+blocks.
 """
 
 from __future__ import annotations

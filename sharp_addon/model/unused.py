@@ -28,7 +28,7 @@ class UnusedWeights(nn.Module):
 
 
 def alignment_unet_shapes(widths: tuple[int, ...] = (16, 32, 64, 128, 256), in_channels: int = 2) -> dict:
-    """Key -> shape of the depth-alignment UNet (SPEC 6.4): 4 down and 4 up steps of residual blocks."""
+    """Key -> shape of the depth-alignment UNet (docs/model.md): 4 down and 4 up steps of residual blocks."""
     shapes: dict[str, tuple[int, ...]] = {}
 
     def conv(name: str, c_in: int, c_out: int, k: int) -> None:

@@ -1,8 +1,8 @@
 """Vision transformer with timm's module names (the checkpoint's ``patch_encoder``/``image_encoder``).
 
 No bpy. Pre-norm blocks with LayerScale, exact GELU, LayerNorm eps 1e-6, one class token, learned
-position embeddings for exactly ``image_size`` inputs (SPEC section 4). Attention is PyTorch's fused
-``scaled_dot_product_attention``.
+position embeddings for exactly ``image_size`` inputs (docs/model.md, "ViT backbones"). Attention
+is PyTorch's fused ``scaled_dot_product_attention``.
 """
 
 from __future__ import annotations

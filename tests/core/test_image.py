@@ -31,7 +31,7 @@ def save_with_exif(path, size=(64, 48), **tags):
 def test_no_exif_gives_the_30mm_default_the_reference_uses(tmp_path):
     Image.new("RGB", (640, 480)).save(tmp_path / "a.png")
     photo = load_photo(tmp_path / "a.png")
-    assert photo.focal_px == pytest.approx(554.7001962, abs=1e-6)  # SPEC 3.2's example
+    assert photo.focal_px == pytest.approx(554.7001962, abs=1e-6)  # docs/model.md's example
     assert photo.size_wh == (640, 480) and photo.pixels.dtype == np.uint8
 
 
