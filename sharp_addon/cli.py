@@ -11,18 +11,24 @@ import argparse
 import math
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import numpy as np
 
-from . import dependencies
+from . import batch, dependencies
 from .api import DEVICES, PRECISIONS
-from .errors import Cancelled, ImageError, OutputError, PLYError, SharpError
+from .errors import Cancelled, GaussiansError, ImageError, OutputError, PLYError, SharpError
 from .files import path_kind
-from .image import IMAGE_SUFFIXES
+from .gaussians import Gaussians
 from .ply import LAYOUTS, folder_problem, read_ply, write_ply
+
+FORMATS = ("ply", "blend", "both")
+RENDER_SUFFIX = "_render.png"
+# builds one photo's Blender scene and writes it (blend path) and its render (PNG path), each only if
+# given and each atomically; the Blender layer passes it to main() (the core never imports Blender)
+SceneWriter = Callable[[Gaussians, str, "Path | None", "Path | None"], None]
 
 
 class _Parser(argparse.ArgumentParser):
@@ -75,30 +81,51 @@ def build_parser() -> argparse.ArgumentParser:
                    help="keep this fraction of the splats, the same ones every time")
     p.set_defaults(run=_convert)
 
-    p = sub.add_parser("predict", help="photos to 3D Gaussians, one ml-sharp PLY per photo")
-    p.add_argument("-i", "--input", required=True, help="an image file or a folder of images")
-    p.add_argument("-o", "--output", required=True, help="folder for the .ply files (created if needed)")
+    p = sub.add_parser("predict", help="photos to 3D Gaussians: PLY files, Blender scenes (.blend), renders",
+                       description="Convert photos in one batch: the model loads once; one progress line per "
+                       "image; outputs appear only when complete (written under .sharp-*.tmp names, then renamed).")
+    p.add_argument("-i", "--input", required=True, nargs="+", action="extend", metavar="INPUT",
+                   help="image files, folders (searched recursively) or glob patterns; sorted by their path "
+                   "relative to the inputs' common folder, duplicates removed")
+    p.add_argument("-o", "--output", required=True, help="folder for the outputs (created if needed)")
+    p.add_argument("--format", choices=FORMATS, default="ply",
+                   help="'ply': ml-sharp PLY files (default); 'blend': one Blender scene per photo; 'both'. "
+                   "'blend' and 'both' need Blender (blender -b -c sharp predict ...)")
     p.add_argument("-c", "--checkpoint", help=f"SHARP weights (default: ${dependencies.ENV_CHECKPOINT}, "
                    "then the torch hub cache)")
     p.add_argument("--device", choices=DEVICES, default="auto")
     p.add_argument("--precision", choices=PRECISIONS, default="auto")
     p.add_argument("--focal-35mm", type=_positive, help="35 mm-equivalent focal length (default: from EXIF)")
     p.add_argument("--layout", choices=LAYOUTS, default="sharp", help="PLY layout (default: ml-sharp's)")
+    p.add_argument("--skip-existing", action="store_true",
+                   help="leave images whose outputs all exist (complete files only: resumes a stopped run)")
+    p.add_argument("--range", type=_index_range, metavar="A-B",
+                   help="only images A to B (0-based, inclusive) of the sorted list: the same images on every "
+                   "machine, for splitting a batch (see --list)")
+    p.add_argument("--render", action="store_true",
+                   help=f"also a Cycles render from the photo's camera, NAME{RENDER_SUFFIX} (needs --format "
+                   "blend or both)")
+    p.add_argument("--list", action="store_true",
+                   help="print the sorted images (index, output name, path) and stop; no checkpoint needed")
     p.set_defaults(run=_predict)
 
     p = sub.add_parser("check", help="say whether PyTorch and the SHARP checkpoint are present")
     p.add_argument("-c", "--checkpoint", help=f"checkpoint file (default: ${dependencies.ENV_CHECKPOINT}, "
                    "then the torch hub cache)")
     p.set_defaults(run=_check)
+
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, scene_writer: SceneWriter | None = None) -> int:
+    """Run one command; the exit status. ``scene_writer``: how ``predict --format blend`` builds and
+    saves a Blender scene (the Blender layer passes it in; without it that format is refused)."""
     parser = build_parser()
     try:
         args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
     except SystemExit as e:  # argparse exits on --help and on bad arguments
         return int(e.code or 0)
+    args.scene_writer = scene_writer
     try:
         return int(args.run(args))
     except (KeyboardInterrupt, Cancelled):
@@ -137,39 +164,151 @@ def _convert(args: argparse.Namespace) -> int:
     return 0
 
 
-def _predict(args: argparse.Namespace) -> int:
-    from .api import load_predictor
+def _index_range(text: str) -> tuple[int, int]:
+    try:
+        return batch.parse_range(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
-    images = _images(Path(args.input))
+
+def _predict(args: argparse.Namespace) -> int:
+    wants_scene = args.format in ("blend", "both")
+    if wants_scene and args.scene_writer is None:
+        print("error: sharp predict: --format blend needs Blender: run 'blender -b -c sharp predict ...' with the "
+              "extension installed; outside Blender only --format ply is written", file=sys.stderr)
+        return 2
+    if args.render and not wants_scene:
+        print("error: sharp predict: --render renders the Blender scene; add --format blend or --format both",
+              file=sys.stderr)
+        return 2
     out = Path(args.output)
+    images = batch.list_images(args.input, exclude=out)
+    names = batch.output_names(images)
+    chosen = range(len(images)) if args.range is None else batch.select_range(len(images), *args.range)
+    if args.list:
+        for i in chosen:
+            print(f"{i}\t{names[i]}\t{images[i].key}")
+        print(f"{len(chosen)} of {len(images)} images", file=sys.stderr)
+        return 0
     _check_output_folder(out)
     checkpoint = dependencies.find_checkpoint(args.checkpoint)
     if checkpoint is None:
         raise SharpError(dependencies.checkpoint_status(None).message + ", or pass --checkpoint PATH")
-    predictor = load_predictor(checkpoint, device=args.device, precision=args.precision)
-    print(f"loaded {checkpoint} on {predictor.device.type} ({str(predictor.dtype).removeprefix('torch.')}) "
-          f"in {predictor.load_seconds:.1f} s", flush=True)
-    try:
-        out.mkdir(parents=True, exist_ok=True)  # only now: a run that cannot start leaves nothing behind
-    except OSError as e:
-        raise OutputError.about(out, f"cannot be created ({e.strerror or e})") from None
-    failed = 0
-    for number, image in enumerate(images, start=1):
+    run = _Batch(args, out, checkpoint)
+    for number, i in enumerate(chosen, start=1):
+        run.convert(images[i], names[i], number, len(chosen), lone=len(images) == 1)
+    return run.summary(len(chosen))
+
+
+class _Batch:
+    """One ``predict`` run: the model (loaded on the first image that needs it), counts and times."""
+
+    def __init__(self, args: argparse.Namespace, out: Path, checkpoint: Path) -> None:
+        self.args, self.out, self.checkpoint = args, out, checkpoint
+        self.predictor: Any = None
+        self.converted = self.skipped = self.failed = 0
+        self.seconds = 0.0  # spent on converted images (for the ETA)
+        self.loaded_at = 0.0  # when the model finished loading (not counted in the first image's time)
+        self.started = time.perf_counter()
+
+    def targets(self, name: str) -> dict[str, Path]:
+        fmt = self.args.format
+        found = {}
+        if fmt in ("ply", "both"):
+            found["ply"] = self.out / f"{name}.ply"
+        if fmt in ("blend", "both"):
+            found["blend"] = self.out / f"{name}.blend"
+        if self.args.render:
+            found["render"] = self.out / f"{name}{RENDER_SUFFIX}"
+        return found
+
+    def convert(self, image: batch.Image, name: str, number: int, total: int, lone: bool) -> None:
+        targets = self.targets(name)
+        todo = {kind: path for kind, path in targets.items()
+                if not (self.args.skip_existing and path_kind(path) == "file")}
+        head = f"[{number}/{total}] {image.key}"
+        if not todo:
+            self.skipped += 1
+            print(f"{head}: skipped, its outputs exist, ETA {_duration(self.eta(total - number))}", flush=True)
+            print("Time: 00:00.00 (skipped)", flush=True)  # a step for Flamenco's worker
+            return
         t0 = time.perf_counter()
         try:
-            g = predictor.predict(image, focal_35mm=args.focal_35mm)
-            target = write_ply(g, out / f"{image.stem}.ply", layout=args.layout)
-        except SharpError as e:
-            if len(images) == 1 or not isinstance(e, ImageError):
+            g = self.gaussians(image, targets, todo)
+            t0 = max(t0, self.loaded_at)
+            written = []
+            if "ply" in todo:
+                written.append(write_ply(g, todo["ply"], layout=self.args.layout))
+            if "blend" in todo or "render" in todo:
+                self.args.scene_writer(g, name, todo.get("blend"), todo.get("render"))
+                written += [todo[kind] for kind in ("blend", "render") if kind in todo]
+        except (ImageError, GaussiansError) as e:
+            if lone:
                 raise
-            print(f"error: {e}", file=sys.stderr, flush=True)
-            failed += 1
-            continue
-        print(f"[{number}/{len(images)}] {image.name} -> {target} ({len(g)} Gaussians, "
-              f"{time.perf_counter() - t0:.1f} s)", flush=True)
-    if failed:
-        print(f"{failed} of {len(images)} images failed", file=sys.stderr)
-    return 1 if failed else 0
+            message = str(e) if isinstance(e, ImageError) else f"image '{image.path}': {e}"
+            print(f"error: {message}", file=sys.stderr, flush=True)
+            self.failed += 1
+            print(f"Time: {_clock(time.perf_counter() - max(t0, self.loaded_at))} (failed)", flush=True)
+            return
+        seconds = time.perf_counter() - t0
+        self.converted += 1
+        self.seconds += seconds
+        print(f"{head}: {seconds:.1f} s, ETA {_duration(self.eta(total - number))} "
+              f"({len(g):,} Gaussians -> {', '.join(p.name for p in written)})", flush=True)
+        for path in written:
+            if path.suffix == ".png":  # Flamenco shows it as the task's thumbnail (PLY/blend would push it out)
+                print(f"Saved: '{path}'", flush=True)
+        print(f"Time: {_clock(seconds)} ({image.key})", flush=True)  # Flamenco's worker advances a step
+
+    def gaussians(self, image: batch.Image, targets: dict[str, Path], todo: dict[str, Path]) -> Gaussians:
+        """From the existing PLY when only the scene is missing (a resumed run), else from SHARP."""
+        if "ply" in targets and "ply" not in todo:
+            try:
+                return read_ply(targets["ply"])
+            except PLYError:
+                pass
+        if self.predictor is None:
+            from .api import load_predictor
+
+            self.predictor = load_predictor(self.checkpoint, device=self.args.device, precision=self.args.precision)
+            print(f"loaded {self.checkpoint} on {self.predictor.device.type} "
+                  f"({str(self.predictor.dtype).removeprefix('torch.')}) in {self.predictor.load_seconds:.1f} s",
+                  flush=True)
+            self.loaded_at = time.perf_counter()
+            try:
+                self.out.mkdir(parents=True, exist_ok=True)  # only now: a run that cannot start leaves nothing
+            except OSError as e:
+                raise OutputError.about(self.out, f"cannot be created ({e.strerror or e})") from None
+        return self.predictor.predict(image.path, focal_35mm=self.args.focal_35mm)
+
+    def eta(self, remaining: int) -> float:
+        return self.seconds / self.converted * remaining if self.converted else 0.0
+
+    def summary(self, total: int) -> int:
+        wall = time.perf_counter() - self.started
+        rate = f", {self.converted / self.seconds * 60:.1f} images/min" if self.seconds > 0 else ""
+        print(f"done: {self.converted} converted, {self.skipped} skipped (outputs existed), {self.failed} failed, "
+              f"of {total} images in {_duration(wall)}{rate}", flush=True)
+        if self.failed:
+            print(f"{self.failed} of {total} images failed", file=sys.stderr)
+        return 1 if self.failed else 0
+
+
+def _duration(seconds: float) -> str:
+    """``"42 s"``, ``"3 min 20 s"``, ``"2 h 05 min"``."""
+    s = round(seconds)
+    if s < 60:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60} min {s % 60:02d} s"
+    return f"{s // 3600} h {s % 3600 // 60:02d} min"
+
+
+def _clock(seconds: float) -> str:
+    """Blender's ``Time:`` format, mm:ss.cc (hh:mm:ss.cc from an hour), which Flamenco's worker counts."""
+    minutes, rest = divmod(max(seconds, 0.0), 60)
+    hours, minutes = divmod(int(minutes), 60)
+    return (f"{hours:02d}:" if hours else "") + f"{minutes:02d}:{rest:05.2f}"
 
 
 def _check_output_folder(out: Path) -> None:
@@ -185,31 +324,10 @@ def _check_output_folder(out: Path) -> None:
         raise OutputError.about(out, f"cannot be {'created' if kind == 'missing' else 'written'}: {problem}")
 
 
-def _images(source: Path) -> list[Path]:
-    """The photos ``predict -i`` names: one file, or the image files of a folder, in name order."""
-    try:
-        kind = path_kind(source)
-        if kind == "file":
-            return [source]
-        if kind == "missing":
-            raise ImageError.about(source, "no such file or folder")
-        if kind != "folder":
-            raise ImageError.about(source, f"is a {kind}, not an image file or a folder of images")
-        entries = sorted(source.iterdir())
-        images = [p for p in entries if p.suffix.lower() in IMAGE_SUFFIXES and path_kind(p) != "folder"]
-    except OSError as e:
-        raise ImageError.about(source, f"cannot be read ({e.strerror or e})") from None
-    if not entries:
-        raise ImageError.about(source, "is an empty folder; give an image or a folder of images")
-    if not images:
-        raise ImageError.about(source, f"is a folder without images ({', '.join(IMAGE_SUFFIXES)}); it holds "
-                               f"{len(entries)} other entries")
-    return images
-
-
 def _check(args: argparse.Namespace) -> int:
     torch = dependencies.torch_status()
     ckpt = dependencies.checkpoint_status(dependencies.find_checkpoint(args.checkpoint))
     for status in (torch, ckpt):
         print(("ok      " if status.ok else "missing ") + status.message)
     return 0 if torch.ok and ckpt.ok else 1
+

@@ -8,21 +8,21 @@ from __future__ import annotations
 
 import bpy
 
-from . import jobs, operators, properties, runner, ui
+from . import jobs, operators, properties, runner, runtime_ui, ui
 from .preferences import SHARP_OT_validate_checkpoint, SharpPreferences
 
 CLI_COMMAND = "sharp"  # blender -c sharp ...
 
-classes = (SharpPreferences, SHARP_OT_validate_checkpoint, *operators.classes, *ui.classes)
+classes = (SharpPreferences, SHARP_OT_validate_checkpoint, *operators.classes, *ui.classes, *runtime_ui.classes)
 
 _cli_handle = None
 
 
 def cli_command(argv: list[str]) -> int:
-    """``blender -c sharp ARGS``: the same front door as ``python -m sharp_addon``."""
-    from ..cli import main
+    """``blender -c sharp ARGS``: the same front door as ``python -m sharp_addon``, plus Blender scenes."""
+    from . import batch
 
-    return main(argv)
+    return batch.cli_main(argv)
 
 
 def register() -> None:

@@ -1,0 +1,77 @@
+"""Batch scenes: one photo's Gaussians as a saved Blender scene (.blend) and its render (.png).
+
+``write_scene`` is the scene writer ``blender -c sharp predict --format blend|both`` hands to
+``cli.main`` (the core never imports this layer). Per photo it starts from an empty factory scene,
+builds what *Add > SHARP from Image* builds (``scene.gaussians_to_object``: splat object, photo
+frame, matched camera, render set-up), and saves it with relative paths; ``--render`` then renders
+it in Cycles from the photo's camera. Each file is written under a temporary name and renamed when
+complete (``sharp_addon.batch.atomic_output``).
+
+The same from a script (``blender -b --python-expr``): ``run_from_argv()`` takes the arguments
+after ``--``::
+
+    blender -b --python-expr "from bl_ext.user_default.sharp_from_image.blender import batch; batch.run_from_argv()" \\
+        -- predict -i photos/ -o scenes/ --format both
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import bpy
+
+from ..batch import atomic_output
+from ..errors import OutputError
+from ..gaussians import Gaussians
+from . import scene as splat_scene
+
+# --render: a quick look from the photo's camera, not a final image. Cycles on the CPU (the factory
+# default device; GPU workers can render the saved .blend themselves), 4 samples without denoising
+# (the splat set-up needs no Russian roulette, so splats converge in very few samples), half the
+# photo's resolution, 8-bit RGBA PNG.
+RENDER_ENGINE = "CYCLES"
+RENDER_SAMPLES = 4
+RENDER_PERCENTAGE = 50
+
+
+def write_scene(gaussians: Gaussians, name: str, blend: Path | None, render: Path | None) -> None:
+    """The scene for one photo: saved to ``blend`` and rendered to ``render`` (each when given).
+
+    Replaces the current file with an empty factory scene first, so it runs only in background
+    Blender (``blender -b``), where no one's unsaved work can be lost.
+    """
+    if not bpy.app.background:
+        raise OutputError.about(blend or render or name, "Blender scenes are written only by background Blender "
+                                "(blender -b -c sharp predict ...): each photo starts from an empty file")
+    bpy.ops.wm.read_homefile(use_empty=True, use_factory_startup=True)
+    scene = bpy.context.scene
+    splat_scene.gaussians_to_object(gaussians, name)
+    if blend is not None:
+        with atomic_output(blend) as tmp:
+            bpy.ops.wm.save_as_mainfile(filepath=str(tmp), relative_remap=True, copy=True, check_existing=False)
+    if render is not None:
+        scene.render.engine = RENDER_ENGINE
+        scene.cycles.samples = RENDER_SAMPLES
+        scene.cycles.use_denoising = False
+        scene.render.resolution_percentage = RENDER_PERCENTAGE
+        scene.render.image_settings.file_format = "PNG"
+        scene.render.image_settings.color_mode = "RGBA"
+        scene.render.image_settings.color_depth = "8"
+        bpy.ops.render.render(write_still=False)
+        result = bpy.data.images["Render Result"]
+        with atomic_output(render) as tmp:
+            result.save_render(filepath=str(tmp), scene=scene)
+
+
+def cli_main(argv: list[str]) -> int:
+    """``cli.main`` with this layer's scene writer (what ``blender -c sharp`` runs)."""
+    from .. import cli
+
+    return cli.main(argv, scene_writer=write_scene)
+
+
+def run_from_argv() -> None:
+    """For ``blender -b --python-expr ... -- ARGS``: run ARGS (those after ``--``) and exit with the status."""
+    argv = sys.argv[sys.argv.index("--") + 1:] if "--" in sys.argv else []
+    sys.exit(cli_main(argv))
