@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""SHARP inference at full size with the parity kit's synthetic weights: time and peak memory.
+"""SHARP inference at full size with the synthetic weights of tests/weights.py: time and peak memory.
 
     .venv/blender-5.0/bin/python bench/inference.py [--runs 3] [--precision fp32|bf16] [--device cpu]
 
@@ -73,11 +73,10 @@ def main() -> int:
     if not args.checkpoint.is_file():
         import torch
 
-        from tests.helpers import shared_module
+        from tests.weights import official_shapes, synthetic_state_dict
 
-        rule = shared_module("parity/weight_rule.py")
         print(f"writing synthetic checkpoint {args.checkpoint} ...", flush=True)
-        torch.save(rule.build_state_dict(as_torch=True), args.checkpoint)
+        torch.save(synthetic_state_dict(official_shapes()), args.checkpoint)
     cmd = [sys.executable, __file__, "--child", "--runs", str(args.runs), "--device", args.device,
            "--precision", args.precision, "--checkpoint", str(args.checkpoint)]
     proc = subprocess.run(cmd, capture_output=True, text=True)

@@ -21,7 +21,6 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared"
 ADDON_ID = "sharp_from_image"
 ADDON_MODULE = f"bl_ext.user_default.{ADDON_ID}"
 
@@ -39,14 +38,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.skip(reason="needs PyTorch, which this test environment does not have"))
         if "blender" in item.keywords and not HAS_BPY:
             item.add_marker(pytest.mark.skip(reason="needs the bpy module, which this environment does not have"))
-
-
-@pytest.fixture(scope="session")
-def shared_dir() -> Path:
-    """../shared beside the project (parity kit, specification); CI has it too."""
-    if not (SHARED / "parity" / "golden.npz").is_file():
-        pytest.fail(f"the shared reference folder is missing: expected {SHARED}")
-    return SHARED
 
 
 def install_working_tree_as_extension(repo_dir: Path) -> Path:
@@ -68,7 +59,7 @@ def _raise(exc: BaseException) -> None:
 
 @pytest.fixture(scope="session")
 def tiny_checkpoint(tmp_path_factory) -> Path:
-    """A checkpoint file of the small test configuration (the parity kit's weight rule)."""
+    """A checkpoint file of the small test configuration (synthetic weights, ``tests/weights.py``)."""
     torch = pytest.importorskip("torch", reason="needs PyTorch, which this test environment does not have")
     from tests.helpers import tiny_state_dict
 

@@ -33,24 +33,6 @@ def assert_same_covariances(a: np.ndarray, b: np.ndarray, rtol: float = 1e-5) ->
     assert float(err.max()) <= rtol, f"covariances differ: max relative Frobenius error {err.max():.2e} > {rtol:.0e}"
 
 
-def shared_module(relative: str):
-    """Import a module from ../shared by path (the parity kit's scripts are not a package)."""
-    import importlib.util
-    import sys
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parents[2] / "shared" / relative
-    name = "shared_" + path.stem
-    if name not in sys.modules:
-        sys.path.insert(0, str(path.parent))
-        spec = importlib.util.spec_from_file_location(name, path)
-        assert spec and spec.loader, path
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        sys.modules[name] = module
-    return sys.modules[name]
-
-
 def tiny_config():
     """A narrow, shallow SHARP (ViT 64 wide, 4 blocks): 2 x 256 x 256 Gaussians in about a second."""
     from sharp_addon.model.config import SharpConfig, ViTConfig
@@ -61,11 +43,8 @@ def tiny_config():
 
 
 def tiny_state_dict(cfg=None) -> dict:
-    """Weights for ``tiny_config`` (or ``cfg``) by the parity kit's deterministic weight rule."""
-    import torch
-
+    """Weights for ``tiny_config`` (or ``cfg``) by the synthetic weight rule (``tests/weights.py``)."""
     from sharp_addon.model.checkpoint import expected_shapes
+    from tests.weights import synthetic_state_dict
 
-    rule = shared_module("parity/weight_rule.py")
-    shapes = expected_shapes(cfg or tiny_config())
-    return {k: torch.from_numpy(rule.make_param(k, s)) for k, s in shapes.items()}
+    return synthetic_state_dict(expected_shapes(cfg or tiny_config()))

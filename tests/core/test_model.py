@@ -6,27 +6,18 @@ import numpy as np
 import pytest
 
 from tests.helpers import tiny_state_dict
+from tests.weights import official_shapes
 
 pytestmark = pytest.mark.torch
 torch = pytest.importorskip("torch", reason="needs PyTorch, which this test environment does not have")
 
 
-def official_shapes(shared_dir) -> dict[str, tuple[int, ...]]:
-    rows = {}
-    for line in (shared_dir / "sharp" / "state-dict.tsv").read_text().splitlines():
-        cols = line.split("\t")
-        if line.startswith("#") or cols[0] == "index":
-            continue
-        rows[cols[1]] = tuple(int(x) for x in cols[2].split("x"))
-    return rows
-
-
-def test_full_size_network_declares_exactly_the_official_keys_and_shapes(shared_dir):
+def test_full_size_network_declares_exactly_the_official_keys_and_shapes():
     from sharp_addon.model.checkpoint import expected_shapes
     from sharp_addon.model.config import SharpConfig
     from sharp_addon.model.predictor import SharpPredictor
 
-    official = official_shapes(shared_dir)
+    official = official_shapes()  # tests/data/state-dict.tsv, listed from the reference's own model
     assert len(official) == 1038
     assert SharpConfig.from_shapes(official) == SharpConfig()
     assert expected_shapes(SharpConfig()) == official
@@ -38,7 +29,8 @@ def test_full_size_network_declares_exactly_the_official_keys_and_shapes(shared_
     assert not result.missing_keys and not result.unexpected_keys
     assert sum(p.numel() for p in model.parameters()) == 702_305_169
     unused = sum(v.numel() for k, v in zeros.items() if SharpPredictor.is_unused(k))
-    # two 1024 -> 21841 classifiers, the alignment UNet and each decoder's coarsest skip unit (SPEC 0)
+    # two 1024 -> 21841 classifiers, the alignment UNet and each decoder's coarsest skip unit
+    # (docs/model.md, "Module tree and state-dict prefixes")
     assert unused == 2 * 21841 * 1025 + 2_015_281 + 1_180_160 + 295_168
 
 

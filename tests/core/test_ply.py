@@ -9,6 +9,7 @@ from sharp_addon import gaussians as G
 from sharp_addon import ply
 from sharp_addon.errors import GaussiansError, PLYError
 from tests.helpers import assert_same_covariances, random_gaussians
+from tests.weights import GOLDEN
 
 SHARP_N = 1_179_648  # every SHARP prediction: 2 layers x 768 x 768
 
@@ -92,7 +93,7 @@ def test_round_trip_through_a_file_is_stable(tmp_path, layout):
     assert_same_covariances(twice.covariances(), g.covariances())
 
 
-def test_linear_color_space_is_stored_without_encoding(shared_dir):
+def test_linear_color_space_is_stored_without_encoding():
     g = random_gaussians(100).replace(color_space="linear")
     data = ply.encode(g, "sharp")
     _, elements = parse_with_parity_reader(data)
@@ -103,14 +104,14 @@ def test_linear_color_space_is_stored_without_encoding(shared_dir):
 
 
 def parse_with_parity_reader(data: bytes):
-    """The parity kit's own PLY parser, independent of ours."""
-    from tests.helpers import shared_module
+    """The parity checker's small binary-PLY parser, which shares no code with ``sharp_addon.ply``."""
+    from tests.parity import read_binary_ply
 
-    return shared_module("parity/ply_utils.py").parse_ply(data)
+    return read_binary_ply(data)
 
 
-def test_sharp_layout_matches_the_reference_header_and_size(shared_dir):
-    golden = np.load(shared_dir / "parity" / "golden.npz")
+def test_sharp_layout_matches_the_reference_header_and_size():
+    golden = np.load(GOLDEN)  # ml-sharp's save_ply output for the parity image: header bytes, extras
     g = random_gaussians(SHARP_N)
     data = ply.encode(g, "sharp")
     header = golden["ply__header"].tobytes()
