@@ -103,7 +103,7 @@ def test_devices_and_precisions_resolve_or_explain():
     from sharp_addon.errors import SharpError
 
     assert resolve_device("auto").type in ("cuda", "mps", "cpu")
-    assert resolve_precision("auto", torch.device("cpu")) == torch.float32
+    assert resolve_precision("auto", torch.device("cpu")) in (torch.float32, torch.bfloat16)  # by the CPU's flags
     assert resolve_precision("fp16", torch.device("cpu")) == torch.float16
     if not torch.cuda.is_available():
         with pytest.raises(SharpError, match="PyTorch sees no CUDA GPU"):
@@ -112,6 +112,21 @@ def test_devices_and_precisions_resolve_or_explain():
         resolve_device("tpu")
     with pytest.raises(SharpError, match="precision must be one of"):
         resolve_precision("int8", torch.device("cpu"))
+
+
+@pytest.mark.parametrize(("flags", "name", "says"), [
+    ({"avx2", "avx512f", "avx512_vnni"}, "fp32", "this CPU has no native bfloat16"),  # Ice Lake: VNNI, no bf16
+    ({"avx2", "avx512f", "avx512_bf16"}, "bf16", "natively: avx512_bf16"),  # Cooper Lake, Zen 4
+    ({"avx512_bf16", "amx_bf16", "amx_tile"}, "bf16", "natively: amx_bf16, avx512_bf16"),  # Sapphire Rapids
+    (set(), "fp32", "no native bfloat16"),  # flags unknown (not Linux)
+])
+def test_auto_precision_on_the_cpu_follows_its_flags(flags, name, says):
+    from sharp_addon.devices import choose_precision
+
+    choice = choose_precision("auto", torch.device("cpu"), flags=flags)
+    assert choice.name == name and says in choice.reason
+    assert choice.dtype == {"fp32": torch.float32, "bf16": torch.bfloat16}[name]
+    assert choose_precision("fp32", torch.device("cpu"), flags=flags).describe() == "float32 (as asked)"
 
 
 def test_out_of_memory_becomes_advice():
