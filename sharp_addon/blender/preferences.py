@@ -22,7 +22,8 @@ DEVICE_ITEMS = [
     ("CPU", "CPU", "The processor: slow (minutes) and needs about 5 GB of memory"),
 ]
 PRECISION_ITEMS = [
-    ("AUTO", "Auto", "bfloat16 on CUDA GPUs that support it, float16 on Apple GPUs, float32 on the CPU"),
+    ("AUTO", "Auto", "bfloat16 on CUDA GPUs that support it, float16 on Apple GPUs; on the CPU bfloat16 where "
+     "it computes it natively (AVX512_BF16, AMX), else float32"),
     ("FP32", "Float32", "Full precision: the reference result, slowest"),
     ("FP16", "Float16", "Half precision: fast on GPUs"),
     ("BF16", "BFloat16", "Brain float: fast on recent GPUs and CPUs with bfloat16 support"),
