@@ -68,6 +68,18 @@ def test_check_names_a_missing_checkpoint(tmp_path, capsys):
 
 
 @pytest.mark.torch
+def test_check_says_how_sharp_would_run_here_and_why(tmp_path, capsys, monkeypatch):
+    from sharp_addon import devices
+
+    monkeypatch.setattr(devices, "cpu_flags", lambda: frozenset({"avx2", "avx512_vnni"}))  # an Ice Lake
+    main(["check", "--checkpoint", str(tmp_path / "sharp.pt"), "--device", "cpu"])
+    assert ("SHARP would run on the CPU in float32 (this CPU has no native bfloat16 (AVX512_BF16 or AMX)"
+            in capsys.readouterr().out)
+    main(["check", "--checkpoint", str(tmp_path / "sharp.pt"), "--device", "cpu", "--precision", "bf16"])
+    assert "SHARP would run on the CPU in bfloat16 (as asked)" in capsys.readouterr().out
+
+
+@pytest.mark.torch
 def test_predict_writes_one_sharp_ply_per_photo(tiny_checkpoint, tmp_path, capsys):
     from PIL import Image
 
