@@ -114,6 +114,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "then the torch hub cache)")
     p.set_defaults(run=_check)
 
+    from .download import add_parser as add_download_parser  # its options live beside the download code
+
+    add_download_parser(sub)
     return parser
 
 

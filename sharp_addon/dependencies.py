@@ -16,6 +16,7 @@ CHECKPOINT_NAME = "sharp_2572gikvuh.pt"
 CHECKPOINT_URL = "https://ml-site.cdn-apple.com/models/sharp/sharp_2572gikvuh.pt"
 CHECKPOINT_BYTES_MIN = 2_700_000_000  # the official file holds 2.81 GB of float32 weights
 ENV_CHECKPOINT = "SHARP_CHECKPOINT"  # environment variable naming a checkpoint file
+ENV_MODELS = "SHARP_MODELS_DIR"  # a folder the checkpoint is downloaded to and looked for in (Blender sets it)
 
 
 @dataclass(frozen=True)
@@ -42,30 +43,59 @@ def torch_status() -> Status:
     return Status(True, f"PyTorch {version}")
 
 
-def default_checkpoint_paths() -> list[Path]:
+def models_folder() -> Path | None:
+    """``$SHARP_MODELS_DIR``: where ``download`` saves the weights and where they are looked for.
+
+    Inside Blender the add-on sets it (unless it is set already) to the extension's own user folder,
+    which survives updates of the extension; elsewhere it is unset unless the user sets it.
+    """
+    folder = os.environ.get(ENV_MODELS)
+    return Path(folder).expanduser() if folder else None
+
+
+def hub_checkpoint_path() -> Path:
+    """The file in the torch hub cache, where Apple's ml-sharp CLI downloads the weights to."""
+    hub = Path(os.environ.get("TORCH_HOME", Path.home() / ".cache" / "torch")).expanduser()
+    return hub / "hub" / "checkpoints" / CHECKPOINT_NAME
+
+
+def download_target() -> Path:
+    """Where ``python -m sharp_addon download`` puts the official file when not told: the models
+    folder when there is one, else the torch hub cache (both are looked in by ``find_checkpoint``)."""
+    folder = models_folder()
+    return folder / CHECKPOINT_NAME if folder is not None else hub_checkpoint_path()
+
+
+def default_checkpoint_paths(models: str | os.PathLike[str] | None = None) -> list[Path]:
     """Where a checkpoint is looked for when none is named, first match wins.
 
-    ``$SHARP_CHECKPOINT``, then the torch hub cache that ml-sharp's own CLI downloads to.
+    ``$SHARP_CHECKPOINT``, then the official file in the models folder (``models``, default
+    ``$SHARP_MODELS_DIR``), then the torch hub cache that ml-sharp's own CLI downloads to (last).
     """
     paths = []
     if os.environ.get(ENV_CHECKPOINT):
         paths.append(Path(os.environ[ENV_CHECKPOINT]).expanduser())
-    hub = Path(os.environ.get("TORCH_HOME", Path.home() / ".cache" / "torch")).expanduser()
-    paths.append(hub / "hub" / "checkpoints" / CHECKPOINT_NAME)
+    folder = Path(models).expanduser() if models else models_folder()
+    if folder is not None:
+        paths.append(folder / CHECKPOINT_NAME)
+    paths.append(hub_checkpoint_path())
     return paths
 
 
-def find_checkpoint(explicit: str | os.PathLike[str] | None = None) -> Path | None:
-    """The named checkpoint if given (even when missing, so errors name it), else the first default found."""
+def find_checkpoint(explicit: str | os.PathLike[str] | None = None,
+                    models: str | os.PathLike[str] | None = None) -> Path | None:
+    """The named checkpoint if given (even when missing, so errors name it), else the first default found
+    (``models``: the models folder to look in, default ``$SHARP_MODELS_DIR``)."""
     if explicit:
         return Path(explicit).expanduser()
-    return next((p for p in default_checkpoint_paths() if p.is_file()), None)
+    return next((p for p in default_checkpoint_paths(models) if p.is_file()), None)
 
 
 def checkpoint_status(path: str | os.PathLike[str] | None) -> Status:
     """Found, size, and whether the size is plausible; loading the file is what proves it valid."""
     if not path:
-        return Status(False, f"No checkpoint set: download {CHECKPOINT_NAME} from {CHECKPOINT_URL}")
+        return Status(False, f"No checkpoint set: download {CHECKPOINT_NAME} from {CHECKPOINT_URL} "
+                      "('python -m sharp_addon download', or Download SHARP Weights in the add-on's preferences)")
     p = Path(path).expanduser()
     if not p.exists():
         return Status(False, f"Checkpoint not found: {p}")

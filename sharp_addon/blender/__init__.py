@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import bpy
 
-from . import jobs, operators, properties, runner, runtime_ui, ui
+from . import jobs, operators, properties, runner, runtime_ui, ui, weights
 from .preferences import SHARP_OT_validate_checkpoint, SharpPreferences
 
 CLI_COMMAND = "sharp"  # blender -c sharp ...
 
-classes = (SharpPreferences, SHARP_OT_validate_checkpoint, *operators.classes, *ui.classes, *runtime_ui.classes)
+classes = (SharpPreferences, SHARP_OT_validate_checkpoint, *operators.classes, *ui.classes, *runtime_ui.classes,
+           *weights.classes)
 
 _cli_handle = None
 

@@ -56,17 +56,9 @@ class SharpPreferences(bpy.types.AddonPreferences):
     def draw(self, context: bpy.types.Context) -> None:
         layout = self.layout
         draw_status(layout, dependencies.torch_status())
-        layout.prop(self, "checkpoint_path")
-        path = dependencies.find_checkpoint(self.checkpoint_path)
-        status = dependencies.checkpoint_status(path)
-        row = layout.row()
-        draw_status(row, status)
-        if status.ok and path is not None:
-            checked = validation_result(path)
-            if checked is None:
-                row.operator(SHARP_OT_validate_checkpoint.bl_idname, icon="VIEWZOOM")
-            else:
-                draw_status(layout, checked)
+        from .weights import draw_weights  # here: weights imports this module
+
+        draw_weights(layout, context)
         row = layout.row()
         row.prop(self, "device")
         row.prop(self, "precision")
