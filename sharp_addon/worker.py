@@ -5,8 +5,18 @@ use it, torch's native libraries clash with Blender's on some platforms (OpenMP 
 crash or the out-of-memory killer then takes down the worker and not the user's scene, and a
 cancel is a kill that always works at once.
 
-``InferenceWorker`` (host side) starts ``serve()`` (worker side) with the host's own Python and
-``sys.path`` (so the extension's wheels are found) and speaks JSON lines with it:
+``InferenceWorker`` (host side) starts ``serve()`` (worker side) and speaks JSON lines with it.
+Which Python runs it (``worker_env``):
+
+- the host's own Python (default): with the host's ``sys.path`` (so the extension's wheels are
+  found), after a private runtime folder when one is given (``runtime=``: a GPU PyTorch that pip
+  installed there; it comes first, so its torch wins over any other, and the host never imports it);
+- any other Python 3.10+ with torch (``python=``, "Python for Inference": a conda or venv with CUDA,
+  ROCm or gsplat): with only this package's parent folder added, since the host's site-packages
+  and numpy build belong to another interpreter. What that Python lacks (numpy, pillow) comes
+  back as a ``DependencyError`` naming it, not as a traceback.
+
+The protocol:
 
     host -> worker   {"cmd": "predict", "job": id, "image": ..., "checkpoint": ..., "device": ...,
                       "precision": ..., "focal_35mm": ..., "out": file.npz}
@@ -30,6 +40,7 @@ works: the host keeps the worker alive. Results travel as an uncompressed .npz f
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import queue
@@ -46,16 +57,27 @@ from typing import IO, Any
 
 import numpy as np
 
-from .errors import Cancelled, ProtocolError, SharpError, WorkerCrashed, from_event, to_event
+from .errors import Cancelled, DependencyError, ProtocolError, SharpError, WorkerCrashed, from_event, to_event
 from .gaussians import Gaussians
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 ENV_PATH = "SHARP_WORKER_SYS_PATH"
-BOOT = (
-    "import importlib, json, os, sys\n"
-    f"sys.path[:0] = json.loads(os.environ[{ENV_PATH!r}])\n"
-    f"importlib.import_module({PACKAGE_DIR.name!r} + '.worker').serve()\n"
-)
+PYTHON_SUBJECT = "Python for Inference"  # how messages name another interpreter
+# The worker's first lines. A module the package needs and that interpreter lacks (numpy or pillow
+# in a Python for Inference) is answered as an error event: the host reads a DependencyError.
+BOOT = f"""\
+import importlib, json, os, sys
+sys.path[:0] = json.loads(os.environ[{ENV_PATH!r}])
+try:
+    worker = importlib.import_module({PACKAGE_DIR.name!r} + ".worker")
+except ImportError as e:
+    python = sys.executable
+    print(json.dumps({{"event": "error", "job": None, "type": "DependencyError", "path": python,
+                      "message": "Python '%s' cannot load the module '%s' (%s): install numpy and pillow there "
+                                 "with '%s -m pip install numpy pillow'" % (python, e.name, e, python)}}), flush=True)
+    sys.exit(1)
+worker.serve()
+"""
 ARRAYS = ("means", "scales", "quats", "colors", "opacities")
 KILL_GRACE_SECONDS = 0.5
 HEARTBEAT_SECONDS = 1.0  # how often a working worker says it is alive
@@ -93,8 +115,10 @@ class Job:
 class InferenceWorker:
     """A long-lived worker process (started on first use) that converts one photo at a time."""
 
-    def __init__(self, python: str | None = None, silence_timeout: float = SILENCE_TIMEOUT) -> None:
+    def __init__(self, python: str | None = None, silence_timeout: float = SILENCE_TIMEOUT,
+                 runtime: str | os.PathLike[str] | None = None) -> None:
         self.python = python or _python_executable()
+        self.runtime = None if runtime is None else Path(runtime)  # first on the worker's sys.path
         self.silence_timeout = silence_timeout
         self._process: subprocess.Popen[str] | None = None
         self._events: queue.Queue[dict[str, Any] | None] = queue.Queue()
@@ -128,10 +152,13 @@ class InferenceWorker:
         popen_flags: dict[str, Any] = {}
         if os.name == "nt":
             popen_flags["creationflags"] = subprocess.CREATE_NO_WINDOW  # type: ignore[attr-defined]
-        process = subprocess.Popen(
-            [self.python, "-c", BOOT], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr,
-            text=True, encoding="utf-8", env=worker_env(), **popen_flags,
-        )
+        try:
+            process = subprocess.Popen(
+                [self.python, "-c", BOOT], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr,
+                text=True, encoding="utf-8", env=worker_env(self.python, self.runtime), **popen_flags,
+            )
+        except OSError as e:  # a missing or not executable interpreter, a file that is no program
+            raise cannot_start(self.python, e) from None
         threading.Thread(target=self._pump, args=(process.stdout, self._events), daemon=True,
                          name="sharp-worker-events").start()
         self._process = process
@@ -180,8 +207,8 @@ class InferenceWorker:
             assert process.stdin is not None
             process.stdin.write(json.dumps(job.request()) + "\n")
             process.stdin.flush()
-        except OSError:
-            self._fail(job)
+        except OSError:  # it exited already: perhaps it said why first
+            self._fail(job, last_words=True)
         return job
 
     def poll(self) -> Job | None:
@@ -246,12 +273,25 @@ class InferenceWorker:
                                       f"{line[:200]!r}; the worker was stopped")
             self.stop()
 
-    def _fail(self, job: Job, silent: bool = False) -> None:
-        """The worker is gone (or went silent and is stopped now): say why as well as we can tell."""
+    def _fail(self, job: Job, silent: bool = False, last_words: bool = False) -> None:
+        """The worker is gone (or went silent and is stopped now): say why as well as we can tell.
+        ``last_words``: read what it wrote before it exited (an error event says why best)."""
         process = self._process
         if silent and process is not None:
             process.kill()
         code = None if process is None else process.wait()
+        while last_words:
+            try:
+                event = self._events.get(timeout=2.0)
+            except queue.Empty:
+                break
+            if event is None:
+                break
+            if event.get("event") == "error" and event.get("job") in (job.id, None):
+                job.error = from_event(event)
+                self._process = None
+                self._cleanup_job()
+                return
         tail = ""
         if self._stderr is not None:
             self._stderr.seek(0)
@@ -302,21 +342,59 @@ def _python_executable() -> str:
     return exe
 
 
-def worker_env() -> dict[str, str]:
-    """The host's environment plus its module path (the extension's wheels live on it)."""
+def is_foreign(python: str | os.PathLike[str] | None) -> bool:
+    """Whether ``python`` is another interpreter than the host's own (None: the host's)."""
+    if python is None or not os.fspath(python):
+        return False
+
+    def norm(p: str | os.PathLike[str]) -> str:
+        return os.path.normcase(os.path.abspath(os.fspath(p)))
+
+    return not sys.executable or norm(python) != norm(sys.executable)
+
+
+def worker_sys_path(python: str | os.PathLike[str] | None = None,
+                    runtime: str | os.PathLike[str] | None = None) -> list[str]:
+    """What the worker puts in front of its ``sys.path``: the runtime folder (if any) first, then
+    this package's parent folder, then, for the host's own Python only, the host's ``sys.path``."""
+    path = [os.fspath(runtime)] if runtime is not None else []
+    path.append(str(PACKAGE_DIR.parent))
+    if not is_foreign(python):
+        path += [p for p in sys.path if p and p not in path]
+    return path
+
+
+def worker_env(python: str | os.PathLike[str] | None = None,
+               runtime: str | os.PathLike[str] | None = None) -> dict[str, str]:
+    """The environment of a worker run by ``python`` (None: the host's) with ``runtime`` first on
+    its path (see ``worker_sys_path``)."""
     env = dict(os.environ)
-    env[ENV_PATH] = json.dumps([str(PACKAGE_DIR.parent), *[p for p in sys.path if p]])
-    env.pop("PYTHONPATH", None)  # the host's path list above is the whole story
+    env[ENV_PATH] = json.dumps(worker_sys_path(python, runtime))
+    env.pop("PYTHONPATH", None)  # the path list above is the whole story
+    if is_foreign(python):
+        env.pop("PYTHONHOME", None)  # the host's, if set, would make another interpreter load the host's library
     env["PYTHONUNBUFFERED"] = "1"
     return env
 
 
-def check_checkpoint(checkpoint: str, python: str | None = None, timeout: float = 300.0) -> str:
+def cannot_start(python: str, error: OSError) -> DependencyError:
+    """The error for an interpreter the operating system refuses to run."""
+    why = {errno.ENOENT: "no such file", errno.EACCES: "is not executable (no permission to run it)",
+           errno.ENOEXEC: "is not a program (not a Python interpreter)"}
+    problem = why.get(error.errno or 0, f"cannot be started ({error.strerror or error})")
+    return DependencyError.about(python, problem, subject=PYTHON_SUBJECT if is_foreign(python) else "Python")
+
+
+def check_checkpoint(checkpoint: str, python: str | None = None, timeout: float = 300.0,
+                     runtime: str | os.PathLike[str] | None = None) -> str:
     """``api.validate_checkpoint`` in a short-lived worker (the host never imports torch)."""
     request = json.dumps({"cmd": "check", "job": 0, "checkpoint": checkpoint}) + "\n"
+    python = python or _python_executable()
     try:
-        done = subprocess.run([python or _python_executable(), "-c", BOOT], input=request, capture_output=True,
-                              text=True, encoding="utf-8", env=worker_env(), timeout=timeout)
+        done = subprocess.run([python, "-c", BOOT], input=request, capture_output=True,
+                              text=True, encoding="utf-8", env=worker_env(python, runtime), timeout=timeout)
+    except OSError as e:
+        raise cannot_start(python, e) from None
     except subprocess.TimeoutExpired:
         raise WorkerCrashed(f"checking '{checkpoint}' took longer than {timeout:.0f} s and was stopped") from None
     for line in reversed(done.stdout.splitlines()):

@@ -6,12 +6,16 @@
     python3 tools/dev.py setup [--env NAME]
 
 Standard library only, so a fresh machine needs nothing but Python 3.11 (and 3.13 for the
-Blender 5.2 environment). Every environment is a virtual environment under ``.venv/`` built
+Blender 5.2 and 5.3 environments). Every environment is a virtual environment under ``.venv/`` built
 from ``requirements/*.txt`` and rebuilt when those files change:
 
     blender-5.0   Python 3.11, bpy 5.0.1 + CPU torch   the full suite, lint and type check
     blender-4.2   Python 3.11, bpy 4.2 LTS, numpy < 2  the Blender-side suite
     blender-5.2   Python 3.13, bpy 5.2.3, no torch     the Blender-side suite
+    blender-5.3   Python 3.13, bpy 5.3.0, no torch     the Blender-side suite (native splats)
+
+The 3.13 environments have no torch: their tests that need it run inference in blender-5.0's
+Python through the add-on's Python for Inference, so blender-5.0 is always built first.
 """
 
 from __future__ import annotations
@@ -55,6 +59,7 @@ ENVS = {
         Env("blender-5.0", "3.11", "full suite: Blender 5.0 with CPU torch, lint, type check"),
         Env("blender-4.2", "3.11", "Blender-side suite on the 4.2 LTS line"),
         Env("blender-5.2", "3.13", "Blender-side suite on Blender 5.2 (no torch)"),
+        Env("blender-5.3", "3.13", "Blender-side suite on Blender 5.3 (no torch; native splats)"),
     )
 }
 MAIN_ENV = "blender-5.0"
@@ -136,9 +141,10 @@ def setup(names: list[str]) -> dict[str, Path]:
 
 def cmd_test(args: argparse.Namespace) -> int:
     names = args.env or list(ENVS)
-    pythons = setup(names)
+    # blender-5.0 first, always: the 3.13 environments' torch tests run inference in its Python
+    pythons = setup([MAIN_ENV, *[n for n in names if n != MAIN_ENV]])
     results: list[tuple[str, int]] = []
-    if MAIN_ENV in pythons and not args.no_lint:
+    if MAIN_ENV in names and not args.no_lint:
         py = pythons[MAIN_ENV]
         log("ruff check")
         results.append(("ruff", run([py, "-m", "ruff", "check", "."], cwd=ROOT)))
@@ -146,7 +152,8 @@ def cmd_test(args: argparse.Namespace) -> int:
         results.append(("mypy", run([py, "-m", "mypy"], cwd=ROOT)))
     for name in names:
         log(f"pytest in {name}: {ENVS[name].role}")
-        env = dict(os.environ, SHARP_TEST_ENV=name, PYTHONDONTWRITEBYTECODE="1")
+        env = dict(os.environ, SHARP_TEST_ENV=name, PYTHONDONTWRITEBYTECODE="1",
+                   SHARP_TEST_INFERENCE_PYTHON=str(pythons[MAIN_ENV]))
         code = run([pythons[name], "-m", "pytest", "-p", "no:cacheprovider", *args.pytest_args], cwd=ROOT, env=env)
         results.append((f"pytest {name}", code))
     print()

@@ -1,0 +1,339 @@
+"""Preferences: where SHARP runs — a Python for Inference, or a GPU runtime installed for Blender's own.
+
+``draw_runtime(layout, context)`` draws the section (the preferences' ``draw`` calls it). The
+operators check a Python for Inference, install a GPU runtime (pip in a separate process,
+followed modally: progress bar, status text, Esc or Cancel kills pip and removes what it wrote),
+check it again and remove it. Installing respects Blender's *Allow Online Access*: with it off
+nothing is requested and the report says how to turn it on. The work itself is in
+``runtimes`` (no bpy); where the worker runs is ``runner``'s choice.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any
+
+import bpy
+from bpy.props import EnumProperty
+
+from .. import runtimes
+from ..errors import SharpError
+from . import runner
+from .preferences import get_preferences
+from .reports import Result, report_error, reports_errors, sentence
+
+RUNTIME_ITEMS = [(r.key, r.label, f"{r.covers}. PyTorch {r.torch_version}, about "
+                  f"{max(r.download_gb.values()):.1f} GB") for r in runtimes.RUNTIMES.values()]
+OFFLINE = ("Online access is off, so nothing was downloaded: turn on Edit > Preferences > System > Network > "
+           "Allow Online Access (or start Blender with --online-mode) to install the GPU runtime")
+POLL_SECONDS = 0.2
+
+_install: runtimes.RuntimeInstall | None = None  # the install in progress (one at a time)
+
+
+def current_install() -> runtimes.RuntimeInstall | None:
+    """The GPU runtime install in progress, if any."""
+    return _install if _install is not None and not _install.finished else None
+
+
+def online_access() -> bool:
+    """Blender's *Allow Online Access* (Blender 4.2+; older ones had no such setting)."""
+    return bool(getattr(bpy.app, "online_access", True))
+
+
+# ---- drawing --------------------------------------------------------------------------------------
+
+
+def draw_probe(layout: Any, probe: runtimes.PythonProbe) -> None:
+    """What a probe found, one line each: Python and PyTorch, then each GPU (or why none)."""
+    if not probe.ok:
+        layout.label(text=sentence(probe.message), icon="ERROR")
+        return
+    build = f"CUDA {probe.cuda}" if probe.cuda else f"ROCm {probe.hip}" if probe.hip else "CPU"
+    layout.label(text=f"Python {probe.version}, PyTorch {probe.torch} ({build} build)", icon="CHECKMARK")
+    for device in probe.devices:
+        layout.label(text=device.describe(), icon="ERROR" if device.supported is False else "OUTLINER_DATA_LIGHTPROBE")
+    if not probe.devices:
+        layout.label(text=sentence(probe.gpu_summary()), icon="INFO")
+
+
+def draw_runtime(layout: Any, context: bpy.types.Context) -> None:
+    """The preferences' section on where SHARP runs."""
+    prefs = get_preferences(context)
+    box = layout.box()
+    box.label(text="Where SHARP Runs", icon="SETTINGS")
+    python = runner.inference_python()
+    row = box.row()
+    row.prop(prefs, "inference_python")
+    if python is not None:
+        row.operator(SHARP_OT_check_inference_python.bl_idname, text="Check", icon="VIEWZOOM")
+        probe = runner.remembered_probe(python)
+        if probe is None:
+            box.label(text="Not checked yet: Check runs a short test in that Python", icon="QUESTION")
+        else:
+            draw_probe(box, probe)
+        box.label(text="The GPU runtime is not used while a Python for Inference is set", icon="INFO")
+        return
+    draw_gpu_runtime(box)
+
+
+def draw_gpu_runtime(layout: Any) -> None:
+    """Blender's own Python: the GPU runtime, installed or not."""
+    if not runtimes.runtimes_offered():
+        if sys.platform == "darwin":
+            layout.label(text="On macOS the bundled PyTorch uses the Apple GPU (Metal) directly", icon="INFO")
+        else:
+            layout.label(text="No GPU runtime is offered for this platform; a Python for Inference can serve",
+                         icon="INFO")
+        return
+    install = current_install()
+    if install is not None:
+        row = layout.row()
+        row.label(text=f"Installing {install.runtime.label}: {install.text()} ({100 * install.fraction:.0f}%)",
+                  icon="SORTTIME")
+        row.operator(SHARP_OT_cancel_gpu_runtime_install.bl_idname, text="Cancel", icon="CANCEL")
+        return
+    installed = runner.installed_runtime()
+    if installed is not None:
+        layout.label(text=installed.describe(), icon="CHECKMARK" if installed.fits_this_python else "ERROR")
+        mismatch = installed.mismatch()
+        if mismatch:
+            layout.label(text=sentence(mismatch), icon="ERROR")
+        elif installed.probe is not None:
+            draw_probe(layout, installed.probe)
+        row = layout.row()
+        row.operator(SHARP_OT_check_gpu_runtime.bl_idname, text="Check", icon="VIEWZOOM")
+        row.operator(SHARP_OT_remove_gpu_runtime.bl_idname, text="Remove GPU Runtime", icon="TRASH")
+        return
+    layout.label(text="GPU runtime: CUDA PyTorch (2.7-3.7 GB) in this extension's own folder, used by the "
+                      "SHARP worker only", icon="INFO")
+    if not online_access():
+        layout.label(text="Online access is off: turn on Allow Online Access in Preferences > System > Network",
+                     icon="INTERNET_OFFLINE")
+    layout.operator_menu_enum(SHARP_OT_install_gpu_runtime.bl_idname, "runtime", text="Install GPU Runtime",
+                              icon="IMPORT")
+
+
+# ---- a Python for Inference -----------------------------------------------------------------------
+
+
+class SHARP_OT_check_inference_python(bpy.types.Operator):
+    """Run a short test in the Python for Inference: its Python and PyTorch versions and GPUs (takes seconds)"""
+
+    bl_idname = "sharp.check_inference_python"
+    bl_label = "Check Python for Inference"
+    bl_options = {"INTERNAL"}  # noqa: RUF012 - Blender reads it as a class attribute
+
+    @reports_errors
+    def execute(self, context: bpy.types.Context) -> Result:
+        python = runner.inference_python()
+        if python is None:
+            raise SharpError("No Python for Inference is set: SHARP runs in Blender's own Python")
+        found = runner.probe(python, refresh=True)
+        if not found.ok:
+            raise found.error()
+        self.report({"INFO"}, sentence(found.message))
+        return {"FINISHED"}
+
+
+# ---- the GPU runtime ------------------------------------------------------------------------------
+
+
+class InstallFollower:
+    """One runtime install followed from a modal operator: timer, progress bar, status text, Esc."""
+
+    def __init__(self, operator: Any, install: runtimes.RuntimeInstall) -> None:
+        self.operator, self.install = operator, install
+        self._timer: Any = None
+
+    def start(self, context: bpy.types.Context) -> Result:
+        wm = context.window_manager
+        self._timer = wm.event_timer_add(POLL_SECONDS, window=context.window)
+        wm.modal_handler_add(self.operator)
+        wm.progress_begin(0, 100)
+        self._status(context)
+        return {"RUNNING_MODAL"}
+
+    def handle(self, context: bpy.types.Context, event_type: str) -> Result:
+        """The operator's ``modal`` for one event: Esc cancels, a timer tick follows pip."""
+        if event_type == "ESC":
+            self.install.cancel()
+        elif event_type != "TIMER":
+            return {"PASS_THROUGH"}
+        if not self.install.poll():
+            context.window_manager.progress_update(int(100 * self.install.fraction))
+            self._status(context)
+            _redraw_preferences(context)
+            return {"PASS_THROUGH"}
+        self._end(context)
+        return _finished(self.operator, self.install)
+
+    def _status(self, context: bpy.types.Context) -> None:
+        if context.workspace is not None:
+            context.workspace.status_text_set(f"SHARP GPU runtime: {self.install.text()} "
+                                              f"{100 * self.install.fraction:.0f}%   Esc: cancel")
+
+    def _end(self, context: bpy.types.Context) -> None:
+        wm = context.window_manager
+        if self._timer is not None:
+            wm.event_timer_remove(self._timer)
+            self._timer = None
+        wm.progress_end()
+        if context.workspace is not None:
+            context.workspace.status_text_set(None)
+        _redraw_preferences(context)
+
+
+def _redraw_preferences(context: bpy.types.Context) -> None:
+    for window in context.window_manager.windows:
+        for area in window.screen.areas if window.screen is not None else ():
+            if area.type == "PREFERENCES":
+                area.tag_redraw()
+
+
+def _finished(operator: Any, install: runtimes.RuntimeInstall) -> Result:
+    """Report how an install ended."""
+    if install.error is not None:
+        return report_error(operator, install.error)
+    assert install.result is not None
+    found = install.result.probe
+    seen = found.gpu_summary() if found is not None and found.ok else found.message if found else "not checked"
+    operator.report({"INFO"}, f"Installed the {install.result.describe()}. The SHARP worker sees: {seen}")
+    return {"FINISHED"}
+
+
+def start_install(key: str) -> runtimes.RuntimeInstall:
+    """Begin installing the runtime ``key`` (nothing is requested when online access is off)."""
+    global _install
+    if not runtimes.runtimes_offered():
+        raise SharpError(f"no GPU runtime is offered for {sys.platform}: set a Python for Inference instead")
+    if not online_access():
+        raise SharpError(OFFLINE)
+    if current_install() is not None:
+        raise SharpError("a GPU runtime is being installed already; wait for it or cancel it")
+    root = runner.runtime_root(create=True)
+    if root is None:
+        raise SharpError("the GPU runtime needs the add-on installed as an extension (it has no user folder)")
+    runner.release()  # the worker must not hold the old runtime's files
+    install = runtimes.RuntimeInstall(runtimes.RUNTIMES[key], root)
+    _install = install.start()
+    return install
+
+
+class SHARP_OT_install_gpu_runtime(bpy.types.Operator):
+    """Download CUDA PyTorch into this extension's own folder for the SHARP worker (2.7-3.7 GB)"""
+
+    bl_idname = "sharp.install_gpu_runtime"
+    bl_label = "Install GPU Runtime"
+    bl_options = {"INTERNAL"}  # noqa: RUF012 - Blender reads it as a class attribute
+
+    runtime: EnumProperty(  # type: ignore[valid-type]
+        name="CUDA Build", items=RUNTIME_ITEMS, default=runtimes.DEFAULT_RUNTIME,
+        description="Which CUDA build of PyTorch to install",
+    )
+    follower: InstallFollower | None = None
+
+    @classmethod
+    def description(cls, context: bpy.types.Context, properties: Any) -> str:
+        chosen = runtimes.RUNTIMES.get(getattr(properties, "runtime", ""), None)
+        if chosen is None:
+            return str(cls.__doc__)
+        return (f"Install {chosen.label}: PyTorch {chosen.torch_version} for {chosen.covers} "
+                f"(about {chosen.expected_bytes() / 1e9:.1f} GB, into this extension's own folder)")
+
+    @reports_errors
+    def invoke(self, context: bpy.types.Context, event: bpy.types.Event) -> Result:
+        install = start_install(self.runtime)
+        self.follower = InstallFollower(self, install)
+        return self.follower.start(context)
+
+    @reports_errors
+    def execute(self, context: bpy.types.Context) -> Result:
+        """From a script or background Blender: install, wait, report."""
+        install = start_install(self.runtime)
+        last = [0.0]
+
+        def progress(p: runtimes.PipProgress) -> None:
+            if time.monotonic() - last[0] > 5 or p.stage in ("checking", "done"):
+                last[0] = time.monotonic()
+                print(f"SHARP GPU runtime: {install.text()} ({100 * install.fraction:.0f}%)", flush=True)
+
+        install.on_progress = progress
+        install.wait()
+        return _finished(self, install)
+
+    def modal(self, context: bpy.types.Context, event: bpy.types.Event) -> Result:
+        assert self.follower is not None, "modal() runs only after invoke() started the install"
+        return self.follower.handle(context, event.type)
+
+
+class SHARP_OT_cancel_gpu_runtime_install(bpy.types.Operator):
+    """Stop the GPU runtime install and remove what it downloaded"""
+
+    bl_idname = "sharp.cancel_gpu_runtime_install"
+    bl_label = "Cancel GPU Runtime Install"
+    bl_options = {"INTERNAL"}  # noqa: RUF012
+
+    def execute(self, context: bpy.types.Context) -> Result:
+        install = current_install()
+        if install is None:
+            self.report({"INFO"}, "No GPU runtime is being installed")
+            return {"CANCELLED"}
+        install.cancel()  # the install's modal operator reports it at its next tick
+        return {"FINISHED"}
+
+
+class SHARP_OT_check_gpu_runtime(bpy.types.Operator):
+    """Check again which GPU the SHARP worker sees with the installed runtime (takes seconds)"""
+
+    bl_idname = "sharp.check_gpu_runtime"
+    bl_label = "Check GPU Runtime"
+    bl_options = {"INTERNAL"}  # noqa: RUF012
+
+    @reports_errors
+    def execute(self, context: bpy.types.Context) -> Result:
+        installed = runner.installed_runtime()
+        if installed is None:
+            raise SharpError("No GPU runtime is installed")
+        mismatch = installed.mismatch()
+        if mismatch:
+            raise SharpError(mismatch)
+        found = runtimes.probe_python(sys.executable, runtime=installed.folder)
+        runtimes.save_probe(installed, found)
+        if not found.ok:
+            raise found.error()
+        self.report({"INFO"}, f"The SHARP worker sees: {found.gpu_summary()}")
+        return {"FINISHED"}
+
+
+class SHARP_OT_remove_gpu_runtime(bpy.types.Operator):
+    """Delete the GPU runtime (the worker then uses Blender's own PyTorch again)"""
+
+    bl_idname = "sharp.remove_gpu_runtime"
+    bl_label = "Remove GPU Runtime"
+    bl_options = {"INTERNAL"}  # noqa: RUF012
+
+    @reports_errors
+    def execute(self, context: bpy.types.Context) -> Result:
+        root = runner.runtime_root()
+        if current_install() is not None:
+            raise SharpError("a GPU runtime is being installed; cancel it first")
+        runner.release()  # an idle worker lets go of the runtime's files first
+        removed = runtimes.remove_runtimes(root) if root is not None else []
+        if not removed:
+            self.report({"INFO"}, "No GPU runtime was installed")
+            return {"CANCELLED"}
+        self.report({"INFO"}, f"Removed the GPU runtime ({', '.join(p.name for p in removed)})")
+        return {"FINISHED"}
+
+
+def cancel_install() -> None:
+    """Stop an install in progress (add-on disabled)."""
+    install = current_install()
+    if install is not None:
+        install.cancel()
+
+
+classes = (SHARP_OT_check_inference_python, SHARP_OT_install_gpu_runtime, SHARP_OT_cancel_gpu_runtime_install,
+           SHARP_OT_check_gpu_runtime, SHARP_OT_remove_gpu_runtime)
