@@ -52,6 +52,13 @@ class SharpPreferences(bpy.types.AddonPreferences):
         "but the memory (1.4-2.8 GB) stays in use",
         default=True,
     )
+    inference_python: StringProperty(  # type: ignore[valid-type]
+        name="Python for Inference",
+        description="Another Python 3.10+ with PyTorch (a conda or venv with CUDA, ROCm or gsplat) that runs "
+        "SHARP's worker. Empty: Blender's own Python (with the GPU runtime, if installed)",
+        subtype="FILE_PATH",
+        default="",
+    )
 
     def draw(self, context: bpy.types.Context) -> None:
         layout = self.layout
@@ -63,6 +70,9 @@ class SharpPreferences(bpy.types.AddonPreferences):
         row.prop(self, "device")
         row.prop(self, "precision")
         layout.prop(self, "keep_loaded")
+        from .runtime_ui import draw_runtime  # here: runtime_ui imports this module
+
+        draw_runtime(layout, context)
 
 
 def draw_status(layout: bpy.types.UILayout, status: dependencies.Status) -> None:

@@ -1,0 +1,395 @@
+"""Where SHARP runs, on real Blender: a Python for Inference (checked, remembered, used by
+SHARP from Image, refused with a clear message when it cannot serve) and the GPU runtime
+(installed from a local package index with progress, cancelled, refused offline, removed), and
+that Blender's own process never imports the runtime's torch.
+
+The 3.13 environments (Blender 5.2, 5.3) have no torch: there, the tests that need it set the
+blender-5.0 environment's Python (3.11, CPU torch) as the Python for Inference, which is how a
+user of such a Blender runs SHARP on a Python that has torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import subprocess
+import sys
+import sysconfig
+import time
+import venv
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from sharp_addon import runtimes as R
+from tests.blender.test_scene import id_names
+from tests.conftest import ADDON_MODULE, HAS_TORCH, ROOT
+from tests.core.test_runtimes import FAKE_TORCH, FAKE_TORCH_LOG, local_index  # noqa: F401 - a fixture
+
+pytestmark = pytest.mark.blender
+
+SAMPLE = ROOT / "tests" / "data" / "sample_640x480.png"
+
+
+def addon_module(name: str):
+    return importlib.import_module(f"{ADDON_MODULE}.blender.{name}")
+
+
+@pytest.fixture
+def prefs(addon, bpy_session):
+    """The add-on's preferences, no remembered result (every run runs SHARP); afterwards Blender's own
+    Python again, no runtime, no worker, online access as it was."""
+    addon_module("jobs").forget()
+    preferences = bpy_session.context.preferences.addons[ADDON_MODULE].preferences
+    system = bpy_session.context.preferences.system
+    online = system.use_online_access
+    yield preferences
+    preferences.inference_python = ""
+    preferences.checkpoint_path = ""
+    system.use_online_access = online
+    addon_module("runtime_ui").cancel_install()
+    runner = addon_module("runner")
+    runner.shutdown()
+    root = runner.runtime_root()
+    if root is not None:
+        R.remove_runtimes(root)
+
+
+# ---- a Python with torch for these tests ----------------------------------------------------------
+
+
+def blender_50_python() -> str | None:
+    """The blender-5.0 environment's Python (3.11 with CPU torch), if it is built."""
+    path = os.environ.get("SHARP_TEST_INFERENCE_PYTHON") or str(ROOT / ".venv" / "blender-5.0" / "bin" / "python")
+    return path if Path(path).is_file() and R.probe_python(path).ok else None
+
+
+@pytest.fixture(scope="session")
+def other_python(tmp_path_factory) -> str:
+    """Another interpreter than Blender's, with torch, numpy and pillow: where this environment has
+    torch, a fresh venv that sees this environment's packages (through a .pth file) but is a
+    separate interpreter; elsewhere (Python 3.13) the blender-5.0 environment's Python."""
+    if not HAS_TORCH:
+        found = blender_50_python()
+        if found is None:
+            pytest.skip("no Python with torch to run inference in: build .venv/blender-5.0 (tools/dev.py setup)")
+        return found
+    folder = tmp_path_factory.mktemp("inference-venv")
+    venv.EnvBuilder(with_pip=False, symlinks=True).create(folder)
+    python = folder / "bin" / "python"
+    site = subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    Path(site, "blender-test-env.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    return str(python)
+
+
+@pytest.fixture
+def torch_somewhere(prefs, other_python):
+    """Inference needs torch: Blender's own where it has it, else (3.13) the blender-5.0 environment's
+    Python as the Python for Inference."""
+    if not HAS_TORCH:
+        prefs.inference_python = other_python
+    return prefs
+
+
+@pytest.fixture(scope="session")
+def tiny_ckpt(tmp_path_factory, other_python) -> Path:
+    """The tests' small SHARP checkpoint, written by a Python with torch (this one may have none)."""
+    path = tmp_path_factory.mktemp("ckpt") / "tiny.pt"
+    code = ("import sys, torch; from tests.helpers import tiny_state_dict; "
+            "torch.save(tiny_state_dict(), sys.argv[1])")
+    subprocess.run([other_python, "-c", code, str(path)], cwd=ROOT, check=True,
+                   env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    return path
+
+
+def reference_result(python: str, checkpoint: Path):
+    """SHARP's result for the sample photo computed directly (no Blender) in ``python``."""
+    worker = importlib.import_module(f"{ADDON_MODULE}.worker")
+    out = Path(checkpoint).with_name("reference.npz")
+    code = ("import sys; from pathlib import Path; from sharp_addon.api import load_predictor; "
+            "from sharp_addon.worker import save_result; "
+            "save_result(load_predictor(sys.argv[1], device='cpu').predict(sys.argv[2]), Path(sys.argv[3]))")
+    subprocess.run([python, "-c", code, str(checkpoint), str(SAMPLE), str(out)], cwd=ROOT, check=True,
+                   env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    return worker.load_result(out)
+
+
+def assert_same_splats(got, want) -> None:
+    for name in ("means", "scales", "quats", "colors", "opacities", "layers"):
+        np.testing.assert_array_equal(getattr(got, name), getattr(want, name))
+
+
+# ---- SHARP from Image in another Python -----------------------------------------------------------
+
+
+def test_from_image_end_to_end_wherever_torch_is(addon, clean_scene, bpy_session, torch_somewhere, tiny_ckpt,
+                                                 other_python):
+    """SHARP from Image builds the scene. On Blender 5.0 torch is Blender's own; on 5.2 and 5.3 (Python
+    3.13, no torch wheel here) torch comes from the blender-5.0 environment's Python through Python for
+    Inference."""
+    bpy = bpy_session
+    torch_somewhere.checkpoint_path = str(tiny_ckpt)
+    before = id_names(bpy)
+    assert bpy.ops.sharp.from_image(filepath=str(SAMPLE), device="CPU") == {"FINISHED"}
+    made = {k: v - before[k] for k, v in id_names(bpy).items()}
+    assert made["objects"] == {"sample_640x480", "sample_640x480 Photo", "sample_640x480 Camera"}
+    got = addon_module("scene").object_to_gaussians(bpy.context.active_object)
+    assert_same_splats(got, reference_result(other_python, tiny_ckpt))
+    worker = addon_module("runner").worker()
+    assert worker.python == (other_python if not HAS_TORCH else sys.executable)
+    if not HAS_TORCH:
+        assert "torch" not in sys.modules, "Blender's process imported torch"
+
+
+def test_a_python_for_inference_runs_from_image_with_only_the_package_on_its_path(
+    addon, clean_scene, bpy_session, prefs, other_python, tiny_ckpt
+):
+    """Another interpreter (here a venv, or on 3.13 the blender-5.0 one) runs the worker; it gets
+    only this package's folder, never Blender's sys.path (Blender's site-packages and numpy are built
+    for Blender's Python)."""
+    bpy = bpy_session
+    runner = addon_module("runner")
+    worker_module = importlib.import_module(f"{ADDON_MODULE}.worker")
+    prefs.inference_python = other_python
+    prefs.checkpoint_path = str(tiny_ckpt)
+    assert runner.torch_status().ok and f"({other_python}, Python 3." in runner.torch_status().message
+    assert bpy.ops.sharp.from_image(filepath=str(SAMPLE), device="CPU") == {"FINISHED"}
+    worker = runner.worker()
+    assert worker.python == other_python and worker.runtime is None
+    env_path = json.loads(worker_module.worker_env(worker.python, worker.runtime)[worker_module.ENV_PATH])
+    assert env_path == [str(worker_module.PACKAGE_DIR.parent)]
+    assert len(addon_module("scene").object_to_gaussians(bpy.context.active_object)) == 2 * 256 * 256
+    prefs.inference_python = ""  # back to Blender's own Python: the next worker is a new one
+    assert runner.worker() is not worker and not worker.alive
+
+
+def bad_python(case: str, tmp_path: Path, bare: Path) -> tuple[str, str]:
+    """(path, what the message says) for a Python for Inference that cannot serve."""
+    if case == "missing":
+        return str(tmp_path / "no" / "python"), "no such file"
+    if case == "text file":
+        path = tmp_path / "python.txt"
+        path.write_text("these are notes, not a program\n")
+        path.chmod(0o755)
+        return str(path), "not a Python interpreter"
+    return str(bare), "has no PyTorch"
+
+
+@pytest.fixture(scope="session")
+def bare(tmp_path_factory) -> Path:
+    """A Python without torch: a fresh venv of this interpreter's base, no packages."""
+    folder = tmp_path_factory.mktemp("bare")
+    venv.EnvBuilder(with_pip=False, symlinks=True).create(folder)
+    return folder / "bin" / "python"
+
+
+@pytest.mark.parametrize("case", ["missing", "text file", "no torch"])
+def test_a_python_for_inference_that_cannot_serve_is_named_and_changes_nothing(
+    addon, clean_scene, bpy_session, prefs, tmp_path, bare, tiny_ckpt, case
+):
+    bpy = bpy_session
+    path, says = bad_python(case, tmp_path, bare)
+    prefs.inference_python = path
+    prefs.checkpoint_path = str(tiny_ckpt)
+    before = id_names(bpy)
+    with pytest.raises(RuntimeError, match=rf"Python for Inference '{path}': .*{says}"):
+        bpy.ops.sharp.from_image(filepath=str(SAMPLE), device="CPU")
+    assert id_names(bpy) == before and bpy.context.scene.camera is None
+    with pytest.raises(RuntimeError, match=says):
+        bpy.ops.sharp.check_inference_python()
+    assert not addon_module("runner").torch_status().ok
+
+
+# ---- what the preferences show --------------------------------------------------------------------
+
+
+class Layout:
+    """Records what a draw function shows (Blender has no UI layouts in background mode)."""
+
+    def __init__(self, lines: list[tuple] | None = None) -> None:
+        self.lines = [] if lines is None else lines
+        self.enabled = self.active = self.alert = True
+
+    def box(self) -> Layout:
+        return Layout(self.lines)
+
+    row = column = box
+
+    def label(self, text: str = "", icon: str = "NONE") -> None:
+        self.lines.append(("label", text, icon))
+
+    def prop(self, data, name: str, **kwargs) -> None:
+        self.lines.append(("prop", name, getattr(data, name)))
+
+    def operator(self, idname: str, text: str = "", icon: str = "NONE") -> SimpleNamespace:
+        self.lines.append(("operator", idname, text))
+        return SimpleNamespace()
+
+    def operator_menu_enum(self, idname: str, prop: str, text: str = "", icon: str = "NONE") -> None:
+        self.lines.append(("menu", idname, prop, text))
+
+    def separator(self) -> None:
+        pass
+
+    def texts(self) -> str:
+        return "\n".join(str(line[1]) + " " + str(line[2]) for line in self.lines)
+
+
+def drawn(bpy) -> Layout:
+    layout = Layout()
+    addon_module("runtime_ui").draw_runtime(layout, bpy.context)
+    return layout
+
+
+def test_check_shows_python_torch_and_gpus_and_is_remembered_per_file(addon, bpy_session, prefs, other_python,
+                                                                      tmp_path):
+    bpy = bpy_session
+    runner = addon_module("runner")
+    wrapper = tmp_path / "python-wrapper"  # as conda activation scripts are: a file of its own, not yet checked
+    wrapper.write_text(f'#!/bin/sh\nexec "{other_python}" "$@"\n')
+    wrapper.chmod(0o755)
+    prefs.inference_python = str(wrapper)
+    assert ("operator", "sharp.check_inference_python", "Check") in drawn(bpy).lines
+    assert "Not checked yet" in drawn(bpy).texts()
+    assert bpy.ops.sharp.check_inference_python() == {"FINISHED"}
+    probe = runner.remembered_probe(str(wrapper))
+    assert probe.ok and probe.torch.startswith("2.") and probe.version.startswith("3.11")
+    shown = drawn(bpy).texts()
+    assert f"Python {probe.version}, PyTorch {probe.torch} (CPU build)" in shown  # no GPU on this machine:
+    assert "No GPU found (CPU build): SHARP runs on the CPU" in shown  # a GPU one lists name and memory
+    assert "The GPU runtime is not used while a Python for Inference is set" in shown
+    stand_in = tmp_path / "python"  # another file: its own check
+    stand_in.write_text("not a python\n")
+    stand_in.chmod(0o755)
+    prefs.inference_python = str(stand_in)
+    assert runner.remembered_probe(str(stand_in)) is None
+    with pytest.raises(RuntimeError, match="not a Python interpreter"):
+        bpy.ops.sharp.check_inference_python()
+    assert any(line[2] == "ERROR" and "not a Python interpreter" in line[1] for line in drawn(bpy).lines)
+    stand_in.write_text("changed: a file with another size and time\n")
+    assert runner.remembered_probe(str(stand_in)) is None, "a changed file is checked again"
+
+
+# ---- the GPU runtime ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def gpu_index(local_index, prefs, monkeypatch, tmp_path):  # noqa: F811 - the imported fixture
+    """The local index stands in for PyTorch's; pip reads no configuration of this machine; online."""
+    index = local_index
+    index.requests.clear()
+    index.chunk_delay = 0.0
+    monkeypatch.setenv(R.ENV_INDEX, index.url)
+    monkeypatch.setenv(R.ENV_REQUIREMENT, f"torch=={FAKE_TORCH}")
+    for name in [n for n in os.environ if n.startswith("PIP_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("PIP_CONFIG_FILE", os.devnull)
+    monkeypatch.setenv(FAKE_TORCH_LOG, str(tmp_path / "torch-imports.log"))
+    prefs.inference_python = ""
+    bpy = sys.modules["bpy"]
+    bpy.context.preferences.system.use_online_access = True
+    return index
+
+
+def test_install_then_only_the_worker_imports_torch_from_the_runtime_and_remove(addon, bpy_session, prefs,
+                                                                              gpu_index, tmp_path):
+    bpy = bpy_session
+    runner = addon_module("runner")
+    assert any(line[0] == "menu" and line[3] == "Install GPU Runtime" for line in drawn(bpy).lines)
+    assert bpy.ops.sharp.install_gpu_runtime(runtime="cu130") == {"FINISHED"}
+    installed = runner.installed_runtime()
+    root = Path(bpy.utils.extension_path_user(addon_module("preferences").ADDON_PACKAGE, path="runtime"))
+    assert installed.folder == root / "cu130" and installed.torch == FAKE_TORCH
+    assert sorted(p.name for p in root.iterdir()) == ["cu130"]
+    assert Path(installed.probe.torch_file).resolve().is_relative_to(installed.folder.resolve())
+    assert runner.torch_status().message == f"PyTorch {FAKE_TORCH} from the GPU runtime (CUDA 13.0 (current GPUs))"
+    shown = drawn(bpy).texts()
+    assert "GPU runtime CUDA 13.0 (current GPUs): PyTorch 9.9.9" in shown and "No GPU found (CUDA 13.0 build" in shown
+    assert ("operator", "sharp.remove_gpu_runtime", "Remove GPU Runtime") in drawn(bpy).lines
+    # a worker run: the worker starts with the runtime first on its path and imports its torch
+    worker_module = importlib.import_module(f"{ADDON_MODULE}.worker")
+    worker = runner.worker()
+    assert worker.runtime == installed.folder
+    with pytest.raises(worker_module.SharpError):  # the stand-in torch cannot run SHARP, but it was imported
+        worker.run(worker_module.Job(str(SAMPLE), str(tmp_path / "any.pt"), device="cpu"))
+    imports = [line.split(" ", 1) for line in (tmp_path / "torch-imports.log").read_text().splitlines()]
+    assert imports and all(int(pid) != os.getpid() for pid, _ in imports), "only other processes imported it"
+    assert all(Path(file).resolve().is_relative_to(installed.folder.resolve()) for _, file in imports)
+    torch_here = sys.modules.get("torch")
+    assert torch_here is None or not Path(torch_here.__file__).resolve().is_relative_to(root.resolve())
+    assert not [m for m in list(sys.modules.values())
+                if str(root) in str(getattr(m, "__file__", "") or "")], "Blender imported from the runtime"
+    assert bpy.ops.sharp.check_gpu_runtime() == {"FINISHED"}
+    assert bpy.ops.sharp.remove_gpu_runtime() == {"FINISHED"}
+    assert not (root / "cu130").exists() and runner.installed_runtime() is None
+    assert runner.worker().runtime is None
+
+
+class InstallDriver:
+    """Follows an install as the operator's modal() does, with hand-made events (bpy has no event loop)."""
+
+    def __init__(self, bpy, key: str) -> None:
+        ui = addon_module("runtime_ui")
+        self.reports: list[tuple[set, str]] = []
+        self.operator = SimpleNamespace(report=lambda kind, text: self.reports.append((kind, text)))
+        self.install = ui.start_install(key)
+        self.stages: list[str] = []
+        self.install.on_progress = lambda p: self.stages.append(p.stage)
+        self.follower = ui.InstallFollower(self.operator, self.install)
+        self.context = bpy.context
+
+    def send(self, event_type: str):
+        return self.follower.handle(self.context, event_type)
+
+    def run_until(self, done, timeout: float = 120):
+        deadline = time.monotonic() + timeout
+        while (result := self.send("TIMER")) == {"PASS_THROUGH"} and not done() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return result
+
+
+def test_the_modal_install_shows_progress_and_finishes(addon, bpy_session, prefs, gpu_index):
+    bpy = bpy_session
+    driver = InstallDriver(bpy, "cu126")
+    assert "Installing CUDA 12.6 (older GPUs and drivers)" in drawn(bpy).texts()
+    assert ("operator", "sharp.cancel_gpu_runtime_install", "Cancel") in drawn(bpy).lines
+    assert driver.send("MOUSEMOVE") == {"PASS_THROUGH"}
+    assert driver.run_until(lambda: False) == {"FINISHED"}, driver.reports
+    assert {"resolving", "downloading", "installing", "done"} <= set(driver.stages)
+    assert driver.reports[-1][0] == {"INFO"} and "Installed the GPU runtime CUDA 12.6" in driver.reports[-1][1]
+    assert "The SHARP worker sees: no GPU found (CUDA 13.0 build" in driver.reports[-1][1]
+    assert addon_module("runner").installed_runtime().key == "cu126"
+
+
+@pytest.mark.parametrize("how", ["Esc", "Cancel button"])
+def test_cancel_kills_pip_and_leaves_nothing(addon, bpy_session, prefs, gpu_index, how):
+    bpy = bpy_session
+    gpu_index.chunk_delay = 0.25  # the 3 MB stand-in torch then takes about 12 s to download
+    driver = InstallDriver(bpy, "cu130")
+    assert driver.run_until(lambda: "downloading" in driver.stages) == {"PASS_THROUGH"}, driver.reports
+    t0 = time.monotonic()
+    if how == "Esc":
+        result = driver.send("ESC")
+    else:
+        assert bpy.ops.sharp.cancel_gpu_runtime_install() == {"FINISHED"}
+        result = driver.send("TIMER")
+    assert result == {"CANCELLED"} and time.monotonic() - t0 < 5
+    assert driver.reports == [({"INFO"}, f"GPU runtime install cancelled: nothing was kept in {driver.install.root}")]
+    assert list(driver.install.root.iterdir()) == [], "no final folder, no .partial"
+    assert addon_module("runtime_ui").current_install() is None
+
+
+def test_with_online_access_off_nothing_is_requested(addon, bpy_session, prefs, gpu_index):
+    bpy = bpy_session
+    bpy.context.preferences.system.use_online_access = False
+    assert "Online access is off: turn on Allow Online Access" in drawn(bpy).texts()
+    gpu_index.requests.clear()
+    with pytest.raises(RuntimeError, match=r"Online access is off, so nothing was downloaded: turn on .*"
+                                           r"Allow Online Access"):
+        bpy.ops.sharp.install_gpu_runtime(runtime="cu130")
+    assert gpu_index.requests == [], "no request reached the index"
+    assert addon_module("runner").installed_runtime() is None
