@@ -1,0 +1,286 @@
+"""A corpus of bad checkpoints (and two good ones), each run in a process of its own, as a user would meet it.
+
+The same discipline as ``test_bad_inputs.py``, for the SHARP weights: every case builds its files
+in its own folder, then runs either ``sharp_addon.api.load_predictor(path, device="cpu")`` through a
+driver that reports a ``SharpError`` the way the command line does, or the command line itself
+(``predict -i <a good small PNG> -o <folder> -c <checkpoint> --device cpu``). Each process runs
+with a time limit, a 4 GB address-space limit and numpy's RuntimeWarnings turned into errors. Then:
+
+- the exit status is 0 (success) or 1 (a user error);
+- an error is ONE line on stderr, starting with "error: ", naming the checkpoint and saying what
+  is wrong in the user's terms (no "Traceback" anywhere, no torch internals where they mislead);
+- the case's folder is exactly as before: a failing ``predict`` writes nothing, does not even
+  create its output folder, and an existing one keeps its files; a refused pickle ran no code.
+
+Needs torch (the good checkpoints are built with it, and loading is what is tested).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import pickle
+import subprocess
+import sys
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sharp_addon import ply
+from tests.conftest import ROOT
+from tests.core.test_bad_inputs import HAS_FIFO, IS_ROOT, MEMORY_LIMIT, TIME_LIMIT_S, encoded, fifo, listing, put
+
+pytestmark = [pytest.mark.torch, pytest.mark.slow]  # 60 processes that import torch: 3 to 7 minutes
+
+API_DRIVER = """
+import sys
+from sharp_addon.api import load_predictor
+from sharp_addon.errors import SharpError
+try:
+    predictor = load_predictor(sys.argv[1], device="cpu")
+except SharpError as e:
+    print(f"error: {e}", file=sys.stderr)
+    sys.exit(1)
+print(f"loaded {predictor.source} on {predictor.device.type} ({predictor.dtype})")
+"""
+CLI_DRIVER = "import sys; from sharp_addon.cli import main; sys.exit(main(sys.argv[1:]))"
+
+# the root cause of the xfails below: read_state_dict always asks torch for mmap=True, which torch refuses for
+# any file that is not a zip archive, before its safe loader has looked at it
+NO_MMAP = ("sharp_addon/model/checkpoint.py read_state_dict: torch.load(mmap=True) refuses every non-zip file "
+           "with 'mmap can only be used with files saved with `torch.save(_use_new_zipfile_serialization=True)...', "
+           "reported as 'not a readable PyTorch checkpoint, or truncated'")
+NOT_PLAIN = ("is not a plain weights file", "not loaded, for safety")
+NEVER_SAYS_FOR_PICKLES = ("truncated", "weights_only", "weights only")
+
+
+@dataclass(frozen=True)
+class Case:
+    make: Callable[[Path, Path], str]  # (case folder, a good checkpoint) -> the checkpoint path to give
+    status: int = 1  # 0: success, 1: user error
+    names: str = ""  # the path the error line must name, relative to the case folder ("" for the checkpoint)
+    says: tuple[str, ...] = ()  # what the error line must contain
+    never: tuple[str, ...] = ()  # what it must not contain
+    xfail: str = ""  # a known bug: the case fails until it is fixed
+    skip: str = ""
+
+
+# ---- building checkpoints -------------------------------------------------------------------------
+
+
+def good_state_dict(good: Path) -> dict:
+    import torch
+
+    return torch.load(good, map_location="cpu", weights_only=True)
+
+
+def saved(d: Path, name: str, obj: object, **options) -> str:
+    import torch
+
+    torch.save(obj, d / name, **options)
+    return str(d / name)
+
+
+def edited(good: Path, edit: Callable[[dict], dict]) -> object:
+    """The good state dict, changed by ``edit`` (which gets a copy and returns what to save)."""
+    return edit(dict(good_state_dict(good)))
+
+
+def with_nan(sd: dict) -> dict:
+    key = next(k for k, v in sd.items() if v.numel() > 1)
+    sd[key] = sd[key].clone()
+    sd[key].view(-1)[1] = float("nan")
+    return sd
+
+
+def with_wrong_shape(sd: dict) -> dict:
+    key = next(iter(sd))
+    sd[key] = sd[key].new_zeros((*sd[key].shape, 2))
+    return sd
+
+
+def integers(sd: dict) -> dict:
+    return {k: (v * 1000).to(dtype=__import__("torch").int32) for k, v in sd.items()}
+
+
+def zip_not_torch(d: Path, name: str) -> str:
+    with zipfile.ZipFile(d / name, "w") as z:
+        z.writestr("readme.txt", "a zip archive, but not one torch wrote")
+        z.writestr("data/0", b"\x00" * 64)
+    return str(d / name)
+
+
+class Planted:
+    """An object whose unpickling would create a file: a refused checkpoint must never run it."""
+
+    def __init__(self, target: Path) -> None:
+        self.target = str(target)
+
+    def __reduce__(self):
+        return (open, (self.target, "w"))
+
+
+# ---- the corpus -----------------------------------------------------------------------------------
+
+UNREADABLE = ("not a readable PyTorch checkpoint",)
+CASES: dict[str, Case] = {
+    # paths that are not checkpoint files
+    "missing": Case(lambda d, g: str(d / "sharp.pt"), names="sharp.pt", says=("no such file",)),
+    "folder": Case(lambda d, g: (d / "weights.pt").mkdir() or str(d / "weights.pt"), names="weights.pt",
+                   says=("is a folder, not a checkpoint file",)),
+    "named-pipe": Case(lambda d, g: fifo(d, "sharp.pt"), names="sharp.pt", says=("is not a file",),
+                       skip="" if HAS_FIFO else "no named pipes here"),
+    "no-read-permission": Case(lambda d, g: (put(d, "sharp.pt", g.read_bytes()), (d / "sharp.pt").chmod(0))[0],
+                               names="sharp.pt", says=("Permission denied",),
+                               skip="root reads anything" if IS_ROOT else ""),
+    # files that are not torch checkpoints at all
+    "empty-file": Case(lambda d, g: put(d, "sharp.pt", b""), names="sharp.pt", says=UNREADABLE,
+                       never=("_use_new_zipfile_serialization",), xfail=NO_MMAP),
+    "text-file": Case(lambda d, g: put(d, "sharp.pt", b"version https://git-lfs.github.com/spec/v1\noid sha256:0\n"),
+                      names="sharp.pt", says=UNREADABLE, never=("_use_new_zipfile_serialization",), xfail=NO_MMAP),
+    "zip-not-torch": Case(lambda d, g: zip_not_torch(d, "sharp.pt"), names="sharp.pt", says=UNREADABLE),
+    # a good checkpoint, cut short
+    "truncated-100-bytes": Case(lambda d, g: put(d, "sharp.pt", g.read_bytes()[:100]), names="sharp.pt",
+                                says=(*UNREADABLE, "truncated")),
+    "truncated-half": Case(lambda d, g: put(d, "sharp.pt", (lambda b: b[: len(b) // 2])(g.read_bytes())),
+                           names="sharp.pt", says=(*UNREADABLE, "truncated")),
+    "truncated-last-byte": Case(lambda d, g: put(d, "sharp.pt", g.read_bytes()[:-1]), names="sharp.pt",
+                                says=(*UNREADABLE, "truncated")),
+    # pickles holding Python objects: refused by the safe loader, never run
+    "pickle-numpy-array": Case(lambda d, g: saved(d, "sharp.pt", np.arange(6.0)), names="sharp.pt",
+                               says=(*NOT_PLAIN, "numpy"), never=NEVER_SAYS_FOR_PICKLES),
+    "pickle-training-args": Case(lambda d, g: saved(d, "sharp.pt", {"state_dict": good_state_dict(g),
+                                                                    "args": argparse.Namespace(lr=1e-4)}),
+                                 names="sharp.pt", says=(*NOT_PLAIN, "argparse.Namespace"),
+                                 never=NEVER_SAYS_FOR_PICKLES),
+    "pickle-that-would-write-a-file": Case(lambda d, g: saved(d, "sharp.pt", {"x": Planted(d / "planted")}),
+                                           names="sharp.pt", says=NOT_PLAIN, never=NEVER_SAYS_FOR_PICKLES),
+    "plain-pickle-that-would-write-a-file": Case(  # pickle.dump, not torch.save: no zip around it
+        lambda d, g: put(d, "sharp.pt", pickle.dumps({"x": Planted(d / "planted")})), names="sharp.pt",
+        says=NOT_PLAIN, never=(*NEVER_SAYS_FOR_PICKLES, "_use_new_zipfile_serialization"), xfail=NO_MMAP),
+    # torch files of the wrong content
+    "list-of-tensors": Case(lambda d, g: saved(d, "sharp.pt", list(good_state_dict(g).values())), names="sharp.pt",
+                            says=("holds list, not a state dict of tensors",)),
+    "dict-with-a-number": Case(  # the weights plus a training counter
+        lambda d, g: saved(d, "sharp.pt", {**good_state_dict(g), "epoch": 3}), names="sharp.pt",
+        says=("epoch",), xfail="sharp_addon/model/checkpoint.py read_state_dict: a dict holding one non-tensor "
+        "value ('epoch': 3) is refused as 'holds dict, not a state dict of tensors', which contradicts itself and "
+        "does not say which entry is not a tensor"),
+    "wrong-keys": Case(lambda d, g: saved(d, "sharp.pt", {"encoder.weight": __import__("torch").zeros(3, 3)}),
+                       names="sharp.pt", says=("not a SHARP checkpoint (1 tensors",)),
+    "empty-dict": Case(lambda d, g: saved(d, "sharp.pt", {}), names="sharp.pt", says=("not a SHARP checkpoint",)),
+    "one-tensor-missing": Case(lambda d, g: saved(d, "sharp.pt", edited(g, lambda sd: dict(list(sd.items())[1:]))),
+                               names="sharp.pt", says=("does not match the SHARP network", "1 missing: ")),
+    "one-tensor-extra": Case(lambda d, g: saved(d, "sharp.pt", edited(g, lambda sd: {
+        **sd, "head.extra": __import__("torch").zeros(2)})), names="sharp.pt",
+        says=("does not match the SHARP network", "1 unexpected: head.extra")),
+    "one-tensor-wrong-shape": Case(lambda d, g: saved(d, "sharp.pt", edited(g, with_wrong_shape)), names="sharp.pt",
+                                   says=("does not match the SHARP network", "1 wrong shape: ", "(expected [")),
+    "tensor-with-nan": Case(lambda d, g: saved(d, "sharp.pt", edited(g, with_nan)), names="sharp.pt",
+                            says=("1 tensors hold NaN or Inf values",)),
+    "integer-tensors": Case(lambda d, g: saved(d, "sharp.pt", edited(g, integers)), names="sharp.pt",
+                            says=("tensors are not floating point",)),
+    # good checkpoints
+    "good": Case(lambda d, g: put(d, "sharp.pt", g.read_bytes()), status=0),
+    "good-nested-in-state-dict": Case(lambda d, g: saved(d, "sharp.pt", {"state_dict": good_state_dict(g)}),
+                                      status=0),
+    "good-half-precision": Case(lambda d, g: saved(d, "sharp.pt", edited(
+        g, lambda sd: {k: v.half() for k, v in sd.items()})), status=0),
+    "good-legacy-format": Case(  # torch's pre-1.6 serialisation: tensors only, the safe loader reads it
+        lambda d, g: saved(d, "sharp.pt", good_state_dict(g), _use_new_zipfile_serialization=False), status=0,
+        xfail=NO_MMAP + " (a complete, safe, legacy-format checkpoint cannot be loaded at all)"),
+}
+# the command line also runs into an output folder that exists: it must keep exactly what it holds
+INTO_EXISTING = ("missing", "truncated-half", "pickle-numpy-array", "one-tensor-wrong-shape", "tensor-with-nan",
+                 "good")
+SURFACES = ("api", "cli")
+
+
+def params() -> list:
+    out = []
+    for name, case in CASES.items():
+        for surface in (*SURFACES, *(("cli-into-existing",) if name in INTO_EXISTING else ())):
+            marks = [pytest.mark.xfail(strict=True, reason=case.xfail)] if case.xfail else []
+            out.append(pytest.param(name, surface, id=f"{name}-{surface}", marks=marks))
+    return out
+
+
+# ---- running a case -------------------------------------------------------------------------------
+
+
+def run(args: list[str], code: str, home: Path) -> subprocess.CompletedProcess[str]:
+    def limits() -> None:
+        try:
+            import resource
+
+            resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
+        except (ImportError, ValueError, OSError):  # no such limit here: the time limit still holds
+            pass
+
+    env = {k: v for k, v in os.environ.items() if k not in ("SHARP_CHECKPOINT", "PYTHONWARNINGS")}
+    path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
+    env |= {"PYTHONPATH": path, "TORCH_HOME": str(home), "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
+    return subprocess.run([sys.executable, "-W", "error::RuntimeWarning", "-c", code, *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=TIME_LIMIT_S,
+                          preexec_fn=limits if os.name == "posix" else None)
+
+
+@pytest.mark.parametrize(("name", "surface"), params())
+def test_checkpoint(tmp_path, tiny_checkpoint, name, surface):
+    case = CASES[name]
+    if case.skip:
+        pytest.skip(case.skip)
+    d = tmp_path / "case"
+    d.mkdir()
+    try:
+        checkpoint = case.make(d, tiny_checkpoint)
+        out = d / "out"
+        if surface == "api":
+            args, code = [checkpoint], API_DRIVER
+        else:
+            args = ["predict", "-i", put(d, "photo.png", encoded("PNG")), "-o", str(out), "-c", checkpoint,
+                    "--device", "cpu"]
+            code = CLI_DRIVER
+            if surface == "cli-into-existing":
+                put(d, "out/old.ply", b"precious")
+        before = listing(d)
+        result = run(args, code, tmp_path / "torch-home")
+        after = listing(d)
+    finally:
+        for path in [d, *d.rglob("*")]:  # undo unreadable files for the cleanup
+            if not path.is_symlink() and path.exists():
+                path.chmod(0o755 if path.is_dir() else 0o644)
+    output = result.stdout + result.stderr
+    assert "Traceback" not in output, output
+    assert result.returncode == case.status, output
+    changed = {k for k in after if before.get(k) != after[k]} | set(before) - set(after)
+    if case.status == 0:
+        assert result.stderr == "", result.stderr
+        assert result.stdout.startswith(f"loaded {checkpoint} on cpu"), result.stdout
+        if surface == "api":
+            assert changed == set(), changed
+            return
+        made = {"out", "out/photo.ply"} if surface == "cli" else {"out/photo.ply"}
+        assert changed == made, changed
+        assert "photo.png" in result.stdout, result.stdout
+        assert len(ply.read_ply(out / "photo.ply")) > 0
+        return
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    named = str(d / case.names) if case.names else checkpoint
+    assert f"'{named}'" in lines[0], (named, lines[0])
+    for text in case.says:
+        assert text in lines[0], (text, lines[0])
+    for text in case.never:
+        assert text not in lines[0], (text, lines[0])
+    assert result.stdout == "", result.stdout
+    assert changed == set(), "the case folder changed: " + ", ".join(sorted(changed))
+
+
+def test_the_corpus_is_large_enough():
+    assert sum(c.status == 1 for c in CASES.values()) >= 12
+    assert sum(c.status == 0 for c in CASES.values()) >= 2
