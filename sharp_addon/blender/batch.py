@@ -49,7 +49,10 @@ def write_scene(gaussians: Gaussians, name: str, blend: Path | None, render: Pat
     splat_scene.gaussians_to_object(gaussians, name)
     if blend is not None:
         with atomic_output(blend) as tmp:
-            bpy.ops.wm.save_as_mainfile(filepath=str(tmp), relative_remap=True, copy=True, check_existing=False)
+            try:
+                bpy.ops.wm.save_as_mainfile(filepath=str(tmp), relative_remap=True, copy=True, check_existing=False)
+            except RuntimeError as e:  # the operator's report (disk full, no permission)
+                raise OutputError.about(blend, f"cannot be saved ({str(e).strip()})") from None
     if render is not None:
         scene.render.engine = RENDER_ENGINE
         scene.cycles.samples = RENDER_SAMPLES
@@ -58,10 +61,12 @@ def write_scene(gaussians: Gaussians, name: str, blend: Path | None, render: Pat
         scene.render.image_settings.file_format = "PNG"
         scene.render.image_settings.color_mode = "RGBA"
         scene.render.image_settings.color_depth = "8"
-        bpy.ops.render.render(write_still=False)
-        result = bpy.data.images["Render Result"]
         with atomic_output(render) as tmp:
-            result.save_render(filepath=str(tmp), scene=scene)
+            try:
+                bpy.ops.render.render(write_still=False)
+                bpy.data.images["Render Result"].save_render(filepath=str(tmp), scene=scene)
+            except RuntimeError as e:
+                raise OutputError.about(render, f"cannot be rendered or saved ({str(e).strip()})") from None
 
 
 def cli_main(argv: list[str]) -> int:

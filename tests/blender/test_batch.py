@@ -21,8 +21,9 @@ import pytest
 
 from sharp_addon import ply
 from tests.conftest import ADDON_MODULE
+from tests.helpers import random_gaussians
 
-pytestmark = [pytest.mark.blender, pytest.mark.torch]
+pytestmark = pytest.mark.blender
 
 ROOT = Path(__file__).resolve().parents[2]
 STAND_IN = ROOT / "tests" / "farm" / "blender_stand_in.py"
@@ -99,6 +100,7 @@ def check_scene(entry: dict, name: str, size: tuple[int, int]) -> None:
     assert entry["transparent_bounces"] == entry["min_transparent_bounces"] == 256
 
 
+@pytest.mark.torch
 def test_a_folder_with_bad_files_converts_the_good_ones_and_fails(addon, tiny_checkpoint, tmp_path, capsys):
     cli_command = sys.modules[ADDON_MODULE + ".blender"].cli_command
     source = photos(tmp_path / "in", ["street.png", "park.jpg", "trip/street.png"])
@@ -131,6 +133,7 @@ def test_a_folder_with_bad_files_converts_the_good_ones_and_fails(addon, tiny_ch
         check_scene(scenes[f"{n}.blend"], n, (64, 48))
 
 
+@pytest.mark.torch
 def test_render_writes_the_matched_camera_png_atomically(addon, tiny_checkpoint, tmp_path, capsys):
     from PIL import Image
 
@@ -148,6 +151,22 @@ def test_render_writes_the_matched_camera_png_atomically(addon, tiny_checkpoint,
     check_scene(inspect_blends([out / "one.blend"])["one.blend"], "one", (40, 30))
 
 
+def test_the_scene_writer_alone_on_every_blender(addon, tmp_path):
+    """No network needed: what write_scene makes from given Gaussians (runs on 4.2, 5.0 and 5.2)."""
+    import importlib
+
+    writer = importlib.import_module(ADDON_MODULE + ".blender.batch").write_scene
+    g = random_gaussians(SPLATS // 64)
+    writer(g, "random", tmp_path / "random.blend", None)
+    writer(g, "random", tmp_path / "again.blend", None)  # a second photo starts from an empty scene again
+    assert sorted(os.listdir(tmp_path)) == ["again.blend", "random.blend"]
+    scenes = inspect_blends([tmp_path / "random.blend", tmp_path / "again.blend"])
+    for entry in scenes.values():
+        assert entry["counts"] == [SPLATS // 64]
+        entry["counts"] = [SPLATS]
+        check_scene(entry, "random", (640, 480))
+
+
 def wait_for_first_output(process: subprocess.Popen, out: Path, timeout: float = 240) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -158,6 +177,7 @@ def wait_for_first_output(process: subprocess.Popen, out: Path, timeout: float =
     raise AssertionError("no output appeared")
 
 
+@pytest.mark.torch
 def test_kill_9_midway_then_skip_existing_finishes_every_output_once(tiny_checkpoint, tmp_path):
     source = photos(tmp_path / "in", [f"p{i}.png" for i in range(4)])
     out = tmp_path / "out"
@@ -194,6 +214,7 @@ def test_kill_9_midway_then_skip_existing_finishes_every_output_once(tiny_checkp
     assert all(p.suffix in (".ply", ".blend") or p.name.startswith(".sharp-") for p in out.iterdir())
 
 
+@pytest.mark.torch
 def test_two_range_shards_in_parallel_give_one_runs_outputs(tiny_checkpoint, tmp_path):
     source = photos(tmp_path / "in", ["a.png", "b.png", "c.png", "sub/a.png", "sub/d.png"])
     common = ["-i", str(source), "--format", "both", "-c", str(tiny_checkpoint), "--device", "cpu"]
@@ -215,6 +236,7 @@ def test_two_range_shards_in_parallel_give_one_runs_outputs(tiny_checkpoint, tmp
     assert all(entry["counts"] == [SPLATS] for entry in scenes.values())
 
 
+@pytest.mark.torch
 def test_python_expr_one_liner_runs_the_same_command(tiny_checkpoint, tmp_path):
     source = photos(tmp_path / "in", ["x.png"])
     out = tmp_path / "out"

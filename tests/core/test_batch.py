@@ -103,7 +103,7 @@ def test_atomic_output_appears_whole_with_the_umask_permissions_or_not_at_all(tm
     try:
         with batch.atomic_output(final) as tmp:
             assert batch.is_temporary(tmp.parent.name) and tmp.parent.parent == tmp_path
-            assert batch.is_temporary(tmp.name)  # no final suffix: a recursive search for *.blend misses it
+            assert tmp.suffix == ".tmp"  # not the final suffix: a recursive search for *.blend misses it
             tmp.write_bytes(b"complete")
             assert not final.exists()
     finally:
