@@ -22,7 +22,8 @@ def test_the_gpu_bench_runs_on_the_cpu_and_writes_its_report(tmp_path):
     assert report.startswith("# SHARP GPU report (tiny test network)\n")
     assert "Machine: cpu" in report and "## Parity (fp32)\nskipped: the golden data are for the full-size" in report
     precisions = report.split("## Precisions")[1].split("## Levers")[0]
-    rows = {line.split(" | ")[0].strip("| "): line for line in precisions.splitlines() if line.startswith(("| fp", "| bf"))}
+    rows = {line.split(" | ")[0].strip("| "): line for line in precisions.splitlines()
+            if line.startswith(("| fp", "| bf"))}
     assert rows["fp32"].endswith("| reference |")
     for precision in ("bf16", "fp16"):
         assert "(median relative)" in rows[precision] and "(p99 abs)" in rows[precision]
