@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 // The Flamenco job type farm/flamenco/sharp_convert.js, compiled against tests/farm/flamenco_stub.js.
-// Run: node --test tests/farm/   (tests/farm/test_flamenco.py runs it from pytest)
+// Run: node --test tests/farm/sharp_convert.test.js   (Node 18+; tests/farm/test_flamenco.py runs it from pytest)
 
 "use strict";
 
