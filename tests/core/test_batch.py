@@ -171,3 +171,23 @@ def test_ranges_and_skip_existing_resume_without_loading_the_model(tiny_checkpoi
     assert main([*base, "--skip-existing"]) == 0  # all done: the model is not even loaded
     stdout = capsys.readouterr().out
     assert "loaded" not in stdout and "done: 0 converted, 4 skipped" in stdout
+
+
+@pytest.mark.torch
+def test_two_processes_writing_the_same_outputs_leave_whole_files(tiny_checkpoint, tmp_path):
+    photos(tmp_path / "in", "a.png", "b.png")
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+    def predict(out: Path) -> subprocess.Popen:
+        return subprocess.Popen([sys.executable, "-m", "sharp_addon", "predict", "-i", str(tmp_path / "in"), "-o",
+                                 str(out), "-c", str(tiny_checkpoint), "--device", "cpu"], cwd=ROOT, env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    both = [predict(tmp_path / "shared"), predict(tmp_path / "shared")]
+    outputs = [p.communicate(timeout=600) for p in both]
+    assert [p.returncode for p in both] == [0, 0], [err[-2000:] for _, err in outputs]
+    reference = predict(tmp_path / "alone")
+    assert reference.communicate(timeout=600) and reference.returncode == 0
+    assert sorted(os.listdir(tmp_path / "shared")) == ["a.ply", "b.ply"]  # the later rename won; no temporaries
+    for name in ("a.ply", "b.ply"):
+        assert (tmp_path / "shared" / name).read_bytes() == (tmp_path / "alone" / name).read_bytes()
