@@ -15,6 +15,8 @@ import pickle
 import re
 import sys
 import time
+import warnings
+import zipfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +29,8 @@ from .config import SharpConfig
 from .predictor import SharpPredictor
 
 SHOW = 5  # keys listed per kind of problem
+OBJECT_OPCODES = {"GLOBAL", "STACK_GLOBAL", "INST", "OBJ", "REDUCE", "NEWOBJ", "NEWOBJ_EX"}  # build objects
+GIT_LFS_POINTER = b"version https://git-lfs"  # what a clone without Git LFS holds instead of a large file
 
 
 def read_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
@@ -40,12 +44,22 @@ def read_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
         raise CheckpointError.about(path, "no such file")
     if not path.is_file():
         raise CheckpointError.about(path, "is a folder, not a checkpoint file" if path.is_dir() else "is not a file")
+    if path.stat().st_size == 0:
+        raise CheckpointError.about(path, "is empty (0 bytes): not a checkpoint, or a download that never started")
+    # torch memory-maps only its zip format; older (pre-1.6) files are read whole, by the same safe loader
+    with open(path, "rb") as fh:
+        if fh.read(len(GIT_LFS_POINTER)) == GIT_LFS_POINTER:
+            raise CheckpointError.about(path, "is a Git LFS pointer, not the weights: fetch the file itself "
+                                        "('git lfs pull', or download it again)")
+    mapped = zipfile.is_zipfile(path)
     try:
-        data = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        with warnings.catch_warnings():  # torch warns about pickle protocols on its way to refusing a file
+            warnings.simplefilter("ignore")
+            data = torch.load(path, map_location="cpu", weights_only=True, mmap=mapped)
     except pickle.UnpicklingError as e:
-        if "weights only load failed" not in str(e).lower():
-            raise _unreadable(path, e) from None
         found = re.search(r"GLOBAL (\S+)", str(e))
+        if found is None and not (not mapped and _pickles_objects(path)):
+            raise _unreadable(path, e) from None  # not a refused object: not a pickle of plain data at all
         what = f" ({found.group(1)})" if found else ""
         raise CheckpointError.about(
             path, f"is not a plain weights file: it holds Python objects{what} besides tensors, and such a "
@@ -54,9 +68,25 @@ def read_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
         raise _unreadable(path, e) from None
     if isinstance(data, Mapping) and "state_dict" in data and isinstance(data["state_dict"], Mapping):
         data = data["state_dict"]
-    if not isinstance(data, Mapping) or not all(isinstance(v, torch.Tensor) for v in data.values()):
+    if not isinstance(data, Mapping):
         raise CheckpointError.about(path, f"holds {type(data).__name__}, not a state dict of tensors")
+    others = [f"'{k}' ({type(v).__name__})" for k, v in data.items() if not isinstance(v, torch.Tensor)]
+    if others:
+        more = f" and {len(others) - SHOW} more" if len(others) > SHOW else ""
+        raise CheckpointError.about(path, f"is a state dict with entries that are not tensors: "
+                                    f"{', '.join(others[:SHOW])}{more}")
     return dict(data)
+
+
+def _pickles_objects(path: Path) -> bool:
+    """Is the file a pickle that builds Python objects? Read opcode by opcode, nothing is run."""
+    import pickletools
+
+    try:
+        with open(path, "rb") as fh:
+            return any(op.name in OBJECT_OPCODES for op, _, _ in pickletools.genops(fh))
+    except Exception:  # not a (complete) pickle
+        return False
 
 
 def _unreadable(path: Path, error: BaseException) -> CheckpointError:
