@@ -17,6 +17,7 @@ from bpy_extras.io_utils import ExportHelper, ImportHelper
 
 from .. import dependencies
 from ..errors import CheckpointError, DependencyError, ImageError, OutputError
+from ..files import path_kind
 from ..gaussians import Gaussians
 from ..image import IMAGE_SUFFIXES
 from ..worker import Job
@@ -141,10 +142,11 @@ class SHARP_OT_from_image(SplatSettings, jobs.WorkerJobOperator, bpy.types.Opera
         if not self.filepath:
             raise ImageError("No image chosen: pick a photo to convert")
         path = Path(bpy.path.abspath(self.filepath))
-        if path.is_dir():
-            raise ImageError.about(path, "is a folder, not an image file")
-        if not path.is_file():
+        kind = path_kind(path)
+        if kind == "missing":
             raise ImageError.about(path, "no such file")
+        if kind != "file":
+            raise ImageError.about(path, f"is a {kind}, not an image file")
         return path
 
 

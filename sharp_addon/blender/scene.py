@@ -138,21 +138,25 @@ def object_to_gaussians(obj: bpy.types.Object) -> G.Gaussians:
     if n == 0:
         raise GaussiansError.about(obj.name, "has no splats (all were deleted)")
     color_space = str(data.get(COLOR_SPACE, "srgb"))
+    focal_px, image_size = _photo_metadata(obj)
+
+    def read(name: str, width: int, dtype: Any = np.float32) -> np.ndarray:
+        return _read(attributes, name, n, width, dtype, owner=obj.name)
+
     if splat_shading.COLOR_ATTRIBUTE in attributes:
-        rgba = _read(attributes, splat_shading.COLOR_ATTRIBUTE, n, 4)
+        rgba = read(splat_shading.COLOR_ATTRIBUTE, 4)
         colors = rgba[:, :3]
     else:  # a native 5.3 splat cloud
-        rgba = _read(attributes, "radiance:base", n, 4)
+        rgba = read("radiance:base", 4)
         encoded = G.sh_dc_to_color(rgba[:, :3])
         colors = G.srgb_to_linear(encoded) if color_space == "srgb" else encoded
     sh: list[np.ndarray] = []
     while f"radiance:sh_{len(sh)}" in attributes and len(sh) < 15:
-        sh.append(_read(attributes, f"radiance:sh_{len(sh)}", n, 3))
-    layers = _read(attributes, splat_shading.LAYER_ATTRIBUTE, n, 1, np.int32)[:, 0] \
+        sh.append(read(f"radiance:sh_{len(sh)}", 3))
+    layers = read(splat_shading.LAYER_ATTRIBUTE, 1, np.int32)[:, 0] \
         if splat_shading.LAYER_ATTRIBUTE in attributes else None
-    size = data.get(IMAGE_SIZE)
-    arrays = {"position": _read(attributes, "position", n, 3), "scale": _read(attributes, "scale", n, 3),
-              "rotation": _read(attributes, "rotation", n, 4), "colour": colors, "opacity": rgba[:, 3:]}
+    arrays = {"position": read("position", 3), "scale": read("scale", 3), "rotation": read("rotation", 4),
+              "colour": colors, "opacity": rgba[:, 3:]}
     _check_edits(obj.name, arrays)
     try:
         return G.Gaussians(
@@ -162,8 +166,8 @@ def object_to_gaussians(obj: bpy.types.Object) -> G.Gaussians:
             colors=colors,
             opacities=np.clip(rgba[:, 3], 0.0, 1.0),
             sh_rest=np.stack(sh, axis=1) if len(sh) in G.SH_REST_COUNTS else None,
-            focal_px=data.get(FOCAL_PX),
-            image_size=None if size is None else (int(size[0]), int(size[1])),
+            focal_px=focal_px,
+            image_size=image_size,
             color_space=color_space,
             layers=layers,
         )
@@ -177,7 +181,8 @@ def _check_edits(name: str, arrays: dict[str, np.ndarray]) -> None:
     for attribute, values in arrays.items():
         bad = int(np.count_nonzero(~np.isfinite(values).all(axis=1)))
         if bad:
-            problems.append(f"{bad:,} with a {attribute} that is not a number (NaN or Inf)")
+            article = "an" if attribute[0] in "aeiou" else "a"
+            problems.append(f"{bad:,} with {article} {attribute} that is not a number (NaN or Inf)")
     negative = int(np.count_nonzero((arrays["scale"] < 0).any(axis=1)))
     if negative:
         problems.append(f"{negative:,} with a negative scale")
@@ -347,11 +352,39 @@ def _write(attributes: Any, name: str, data_type: str, values: np.ndarray) -> No
     attribute.data.foreach_set(compat.attribute_value_key(data_type), flat)
 
 
-def _read(attributes: Any, name: str, n: int, width: int, dtype: Any = np.float32) -> np.ndarray:
+# what each attribute must be to be read (an edit or script may have re-made one as another type)
+ATTRIBUTE_TYPES = {"position": ("FLOAT_VECTOR",), "scale": ("FLOAT_VECTOR",), "rotation": ("QUATERNION",),
+                   splat_shading.COLOR_ATTRIBUTE: ("FLOAT_COLOR",), "radiance:base": ("FLOAT4", "FLOAT_COLOR"),
+                   splat_shading.LAYER_ATTRIBUTE: ("INT8", "INT")}
+
+
+def _read(attributes: Any, name: str, n: int, width: int, dtype: Any = np.float32, owner: str = "") -> np.ndarray:
     attribute = attributes[name]
+    allowed = ATTRIBUTE_TYPES.get(name, ("FLOAT_VECTOR",) if name.startswith("radiance:sh_") else ())
+    if attribute.data_type not in allowed or attribute.domain != "POINT":
+        raise GaussiansError.about(owner or "?", f"has a '{name}' attribute of type {attribute.data_type} on "
+                                   f"{attribute.domain.lower()}s; a splat object keeps it as {' or '.join(allowed)} "
+                                   "on points (undo the edit that changed it)")
     out = np.empty(n * width, dtype=dtype)
     attribute.data.foreach_get(compat.attribute_value_key(attribute.data_type), out)
     return out.reshape(n, width)
+
+
+def _photo_metadata(obj: bpy.types.Object) -> tuple[float | None, tuple[int, int] | None]:
+    """The photo's focal length and size from the data's custom properties, checked (they can be edited)."""
+    data: Any = obj.data
+    focal, size = data.get(FOCAL_PX), data.get(IMAGE_SIZE)
+    if focal is not None and (isinstance(focal, (str, bytes)) or not isinstance(focal, (int, float))):
+        raise GaussiansError.about(obj.name, f"has a '{FOCAL_PX}' property of {focal!r}; it must be the photo's "
+                                   "focal length in pixels (a number), or absent")
+    if size is not None:
+        values = list(size) if hasattr(size, "__len__") and not isinstance(size, (str, bytes)) else None
+        if values is None or len(values) != 2 or not all(isinstance(v, (int, float)) and float(v).is_integer()
+                                                          for v in values):
+            raise GaussiansError.about(obj.name, f"has a '{IMAGE_SIZE}' property of {size!r}; it must be the "
+                                       "photo's width and height in pixels (two whole numbers), or absent")
+        return (None if focal is None else float(focal)), (int(values[0]), int(values[1]))
+    return (None if focal is None else float(focal)), None
 
 
 def _add_modifier(obj: bpy.types.Object, transparency: str) -> bpy.types.NodesModifier:

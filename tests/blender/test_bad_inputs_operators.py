@@ -277,9 +277,7 @@ image_case("text-named-jpg", lambda d: put(d, "a.jpg", b"hello\n"), names="a.jpg
            says=("cannot be read as an image",))
 image_case("empty-file", lambda d: put(d, "a.png", b""), names="a.png", says=("not an image format",))
 image_case("named-pipe", lambda d: fifo(d, "a.png"), names="a.png", says=("is a named pipe, not an image file",),
-           skip="" if HAS_FIFO else "no named pipes here",
-           xfail="sharp_addon/blender/operators.py SHARP_OT_from_image._image: a named pipe is neither a folder nor "
-           "a file, so it is reported as 'no such file' (the core's load_photo says 'is a named pipe')")
+           skip="" if HAS_FIFO else "no named pipes here")
 image_case("no-file-chosen", lambda d: "", says=("No image chosen",))
 
 # ---- from_image: checkpoints (the photo is good) -----------------------------------------------------------
@@ -362,20 +360,15 @@ for scene, says in [("splat-nan-positions", ("3 with a position that is not a nu
                     ("splat-all-points-deleted", ("has no splats (all were deleted)",))]:
     export_case(scene.removeprefix("splat-"), lambda d: str(d / "out.ply"), scene=scene, names="obj:Splats",
                 says=says)
-OBJECT_TO_GAUSSIANS = "sharp_addon/blender/scene.py object_to_gaussians: "
-for scene, says, bug in [
-    ("splat-nan-colours", ("2 with a colour that is not a number",), ""),
-    ("splat-scale-of-the-wrong-type", ("scale",), "an attribute of the wrong type (a FLOAT 'scale') is read with "
-     "foreach_get into an array of the expected width: RuntimeError 'internal error setting the array', a traceback"),
-    ("splat-focal-length-as-text", ("focal",), "a text 'sharp_focal_px' custom property: ValueError 'could not "
-     "convert string to float', a traceback"),
-    ("splat-image-size-one-number", ("image_size",), "a one-number 'sharp_image_size' custom property: IndexError, "
-     "a traceback"),
-    ("splat-image-size-as-text", ("image_size",), "a text 'sharp_image_size' custom property ('640x480') is read "
-     "character by character as a 6 x 4 px photo and exported without a word"),
+for scene, says in [
+    ("splat-nan-colours", ("2 with a colour that is not a number",)),
+    ("splat-scale-of-the-wrong-type", ("has a 'scale' attribute of type FLOAT", "undo the edit")),
+    ("splat-focal-length-as-text", ("'sharp_focal_px' property", "a number")),
+    ("splat-image-size-one-number", ("'sharp_image_size' property", "two whole numbers")),
+    ("splat-image-size-as-text", ("'sharp_image_size' property of '640x480'", "two whole numbers")),
 ]:
     export_case(scene.removeprefix("splat-"), lambda d: str(d / "out.ply"), scene=scene, names="obj:Splats",
-                says=says, xfail=OBJECT_TO_GAUSSIANS + bug if bug else "")
+                says=says)
 for scene in ("mesh", "camera-active", "nothing-active", "splat-without-rotation"):
     export_case(f"poll-{scene}", lambda d: str(d / "out.ply"), scene=scene,
                 says=(".poll()", "not a Gaussian-splat object"))
