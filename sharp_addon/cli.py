@@ -109,9 +109,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="print the sorted images (index, output name, path) and stop; no checkpoint needed")
     p.set_defaults(run=_predict)
 
-    p = sub.add_parser("check", help="say whether PyTorch and the SHARP checkpoint are present")
+    p = sub.add_parser("check", help="say whether PyTorch and the SHARP checkpoint are present, and how SHARP "
+                       "would run here (device, precision and why)")
     p.add_argument("-c", "--checkpoint", help=f"checkpoint file (default: ${dependencies.ENV_CHECKPOINT}, "
                    "then the torch hub cache)")
+    p.add_argument("--device", choices=DEVICES, default="auto")
+    p.add_argument("--precision", choices=PRECISIONS, default="auto")
     p.set_defaults(run=_check)
 
     from .download import add_parser as add_download_parser  # its options live beside the download code
@@ -332,5 +335,11 @@ def _check(args: argparse.Namespace) -> int:
     ckpt = dependencies.checkpoint_status(dependencies.find_checkpoint(args.checkpoint))
     for status in (torch, ckpt):
         print(("ok      " if status.ok else "missing ") + status.message)
+    if torch.ok:
+        from .devices import choose_precision, resolve_device
+
+        device = resolve_device(args.device)
+        print(f"ok      SHARP would run on the {device.type.upper()} in "
+              f"{choose_precision(args.precision, device).describe()}")
     return 0 if torch.ok and ckpt.ok else 1
 
