@@ -46,7 +46,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from . import dependencies, worker
-from .errors import Cancelled, CheckpointError, OutputError, SharpError, from_event, to_event
+from .errors import Cancelled, CheckpointError, DownloadError, OutputError, SharpError, from_event, to_event
 from .files import path_kind
 
 CHUNK_BYTES = 1 << 20
@@ -58,13 +58,6 @@ USER_AGENT = "sharp-from-image (Blender extension; Python urllib)"
 Progress = Callable[[str, int, int | None], None]  # (stage, bytes done, bytes in all or None)
 Cancel = Callable[[], bool]
 WeightsCheck = Callable[[Path], str | None]  # a summary, None when it could not run; CheckpointError if bad
-
-
-class DownloadError(SharpError):
-    """A download that failed: the server is unreachable or refuses, the connection broke, or what
-    arrived is not a usable checkpoint (then it was removed). The message says which, and what to do."""
-
-    subject = "download"
 
 
 @dataclass(frozen=True)
@@ -670,14 +663,6 @@ BOOT = (
 )
 
 
-def error_from_event(event: dict[str, Any]) -> SharpError:
-    """``errors.from_event`` that also knows ``DownloadError``."""
-    if event.get("type") == DownloadError.__name__:
-        path = event.get("path")
-        return DownloadError(str(event.get("message", "")), path=None if path is None else str(path))
-    return from_event(event)
-
-
 def _arguments(expected: Expected) -> list[str]:
     args = ["--min-bytes", str(expected.min_bytes)]
     if expected.size is not None:
@@ -812,7 +797,7 @@ class DownloadProcess:
             self.result = event
             self._close()
         elif kind == "error":
-            self.error = error_from_event(event)
+            self.error = from_event(event)
             self._close()
 
     def _ended(self) -> None:

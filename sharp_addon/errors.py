@@ -71,6 +71,13 @@ class OutputError(SharpError):
     subject = "output"
 
 
+class DownloadError(SharpError):
+    """A download that failed: the server is unreachable or refuses, the connection broke, or what
+    arrived is not a usable checkpoint (then it was removed). The message says which, and what to do."""
+
+    subject = "download"
+
+
 class Cancelled(SharpError):
     """The user (or a caller's ``cancel()``) stopped the run; nothing was produced."""
 

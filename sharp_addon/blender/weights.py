@@ -29,8 +29,8 @@ from bpy.props import StringProperty
 
 from .. import dependencies, download
 from ..dependencies import CHECKPOINT_NAME, Status
-from ..download import DownloadError, DownloadProcess, size_text
-from ..errors import Cancelled, CheckpointError, SharpError
+from ..download import DownloadProcess, size_text
+from ..errors import Cancelled, CheckpointError, DownloadError, SharpError
 from ..files import FileKey, file_key, path_kind
 from .preferences import ADDON_PACKAGE, SHARP_OT_validate_checkpoint, draw_status, get_preferences, validation_result
 from .reports import Result, report_error, reports_errors, sentence

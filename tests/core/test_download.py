@@ -19,8 +19,8 @@ import pytest
 
 from sharp_addon import dependencies, download
 from sharp_addon.cli import main
-from sharp_addon.download import DownloadError, Expected
-from sharp_addon.errors import Cancelled, CheckpointError, OutputError
+from sharp_addon.download import Expected
+from sharp_addon.errors import Cancelled, CheckpointError, DownloadError, OutputError
 from tests.conftest import HAS_TORCH
 
 NAME = dependencies.CHECKPOINT_NAME
