@@ -35,7 +35,7 @@ def main() -> int:
     sys.path.insert(0, str(ROOT))
     import build_addon
 
-    build_addon.main(["--output-dir", str(work)])
+    build_addon.main(["--no-wheels", "--output-dir", str(work)])  # torch comes from this environment
     (zip_path,) = work.glob("*.zip")
 
     import bpy
