@@ -94,11 +94,15 @@ def usable_probe(python: str) -> runtimes.PythonProbe:
     return known if known is not None and known.ok else probe(python, refresh=True)
 
 
-def torch_status() -> dependencies.Status:
-    """Whether inference can start, and where: for the operators and the preferences."""
+def torch_status(check: bool = True) -> dependencies.Status:
+    """Whether inference can start, and where: for the operators (``check``: a Python for Inference
+    not yet known to work is checked now, in seconds) and the preferences' draw (``check=False``:
+    only what was checked before)."""
     python = inference_python()
     if python is not None:
-        found = usable_probe(python)
+        found = usable_probe(python) if check else remembered_probe(python)
+        if found is None:
+            return dependencies.Status(False, f"Python for Inference '{python}' not checked yet: press Check")
         return dependencies.Status(found.ok, found.message if not found.ok else
                                    f"PyTorch {found.torch} in the Python for Inference ({python}, Python "
                                    f"{found.version})")

@@ -166,7 +166,7 @@ class InstallFollower:
             self._status(context)
             _redraw_preferences(context)
             return {"PASS_THROUGH"}
-        self._end(context)
+        self.end(context)
         return _finished(self.operator, self.install)
 
     def _status(self, context: bpy.types.Context) -> None:
@@ -174,7 +174,7 @@ class InstallFollower:
             context.workspace.status_text_set(f"SHARP GPU runtime: {self.install.text()} "
                                               f"{100 * self.install.fraction:.0f}%   Esc: cancel")
 
-    def _end(self, context: bpy.types.Context) -> None:
+    def end(self, context: bpy.types.Context) -> None:
         wm = context.window_manager
         if self._timer is not None:
             wm.event_timer_remove(self._timer)
@@ -266,6 +266,12 @@ class SHARP_OT_install_gpu_runtime(bpy.types.Operator):
     def modal(self, context: bpy.types.Context, event: bpy.types.Event) -> Result:
         assert self.follower is not None, "modal() runs only after invoke() started the install"
         return self.follower.handle(context, event.type)
+
+    def cancel(self, context: bpy.types.Context) -> None:
+        """Blender ends the modal operator (its window closed, a file loads): nothing would follow pip."""
+        if self.follower is not None:
+            self.follower.install.cancel()
+            self.follower.end(context)
 
 
 class SHARP_OT_cancel_gpu_runtime_install(bpy.types.Operator):

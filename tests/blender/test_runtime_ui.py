@@ -365,7 +365,7 @@ def test_the_modal_install_shows_progress_and_finishes(addon, bpy_session, prefs
     assert addon_module("runner").installed_runtime().key == "cu126"
 
 
-@pytest.mark.parametrize("how", ["Esc", "Cancel button"])
+@pytest.mark.parametrize("how", ["Esc", "Cancel button", "window closed"])
 def test_cancel_kills_pip_and_leaves_nothing(addon, bpy_session, prefs, gpu_index, how):
     bpy = bpy_session
     gpu_index.chunk_delay = 0.25  # the 3 MB stand-in torch then takes about 12 s to download
@@ -374,9 +374,14 @@ def test_cancel_kills_pip_and_leaves_nothing(addon, bpy_session, prefs, gpu_inde
     t0 = time.monotonic()
     if how == "Esc":
         result = driver.send("ESC")
-    else:
+    elif how == "Cancel button":
         assert bpy.ops.sharp.cancel_gpu_runtime_install() == {"FINISHED"}
         result = driver.send("TIMER")
+    else:  # Blender ends the modal operator itself (its window closed): its cancel() runs
+        operator = addon_module("runtime_ui").SHARP_OT_install_gpu_runtime
+        operator.cancel(SimpleNamespace(follower=driver.follower), bpy.context)
+        result = {"CANCELLED"} if driver.install.state == "cancelled" else None
+        driver.reports.append(({"INFO"}, str(driver.install.error)))
     assert result == {"CANCELLED"} and time.monotonic() - t0 < 5
     assert driver.reports == [({"INFO"}, f"GPU runtime install cancelled: nothing was kept in {driver.install.root}")]
     assert list(driver.install.root.iterdir()) == [], "no final folder, no .partial"
