@@ -47,6 +47,7 @@ def unregister() -> None:
         _cli_handle = None
     ui.unregister_menus()
     properties.unregister()
+    runtime_ui.cancel_install()  # a running pip ends with the add-on
     runner.shutdown()
     jobs.forget()
     for cls in reversed(classes):

@@ -21,7 +21,7 @@ from ..files import path_kind
 from ..gaussians import Gaussians
 from ..image import IMAGE_SUFFIXES
 from ..worker import Job
-from . import jobs, scene
+from . import jobs, runner, scene
 from .preferences import DEVICE_ITEMS, PRECISION_ITEMS, get_preferences
 from .properties import TRANSPARENCY_ITEMS
 from .reports import Result, reports_errors
@@ -127,7 +127,7 @@ class SHARP_OT_from_image(SplatSettings, jobs.WorkerJobOperator, bpy.types.Opera
 
     def _checkpoint(self, context: bpy.types.Context) -> Path:
         """The checkpoint to use; ``DependencyError`` / ``CheckpointError`` saying what is missing."""
-        torch = dependencies.torch_status()
+        torch = runner.torch_status()  # where inference runs: Blender's Python, the GPU runtime or another Python
         if not torch.ok:
             raise DependencyError(torch.message)
         chosen = self.checkpoint or get_preferences(context).checkpoint_path

@@ -62,7 +62,9 @@ class SharpPreferences(bpy.types.AddonPreferences):
 
     def draw(self, context: bpy.types.Context) -> None:
         layout = self.layout
-        draw_status(layout, dependencies.torch_status())
+        from . import runner  # here: runner imports this module's get_preferences
+
+        draw_status(layout, runner.torch_status(check=False))
         from .weights import draw_weights  # here: weights imports this module
 
         draw_weights(layout, context)
@@ -100,7 +102,7 @@ class SHARP_OT_validate_checkpoint(bpy.types.Operator):
 
     @reports_errors
     def execute(self, context: bpy.types.Context) -> set[str]:  # type: ignore[override]
-        from ..worker import check_checkpoint
+        from .runner import check_checkpoint  # where inference runs
 
         path = dependencies.find_checkpoint(get_preferences(context).checkpoint_path)
         if path is None or not path.is_file():
