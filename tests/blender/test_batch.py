@@ -140,11 +140,16 @@ def test_render_writes_the_matched_camera_png_atomically(addon, tiny_checkpoint,
     cli_command = sys.modules[ADDON_MODULE + ".blender"].cli_command
     photo = photos(tmp_path, ["one.png"], size=(40, 30)) / "one.png"
     out = tmp_path / "out"
-    code = cli_command(["predict", "-i", str(photo), "-o", str(out), "--format", "blend", "--render",
-                        "-c", str(tiny_checkpoint), "--device", "cpu"])
+    old = os.umask(0o007)
+    try:
+        code = cli_command(["predict", "-i", str(photo), "-o", str(out), "--format", "blend", "--render",
+                            "-c", str(tiny_checkpoint), "--device", "cpu"])
+    finally:
+        os.umask(old)
     stdout = capsys.readouterr().out
     assert code == 0
     assert sorted(os.listdir(out)) == ["one.blend", "one_render.png"]  # no PLY with --format blend
+    assert [(out / n).stat().st_mode & 0o777 for n in ("one.blend", "one_render.png")] == [0o660, 0o660]
     assert f"Saved: '{out / 'one_render.png'}'" in stdout.splitlines()  # Flamenco's thumbnail line
     with Image.open(out / "one_render.png") as render:
         assert render.format == "PNG" and render.size == (20, 15)  # half the photo's size
