@@ -314,6 +314,51 @@ def test_zip_with_wheels_installs_and_runs_sharp_from_its_own_torch(env, this_ma
     assert "RAN" in run_blender(python, RUN_SCRIPT, str(tiny_checkpoint), str(SAMPLE), user=user)
 
 
+RUN_313_SCRIPT = """
+import os, sys
+import bpy, addon_utils
+checkpoint, image, inference_python = sys.argv[-3:]
+module = "bl_ext.user_default.sharp_from_image"
+bpy.ops.wm.read_factory_settings(use_empty=True)
+addon_utils.enable(module, default_set=True)
+assert module in bpy.context.preferences.addons, "the installed extension does not enable"
+prefs = bpy.context.preferences.addons[module].preferences
+prefs.inference_python = inference_python
+assert bpy.ops.sharp.from_image(filepath=image, checkpoint=checkpoint, device="CPU") == {"FINISHED"}
+obj = bpy.context.active_object
+count = len(obj.data.points) if obj.type == "POINTCLOUD" else len(obj.data.vertices)
+assert (obj.name, count) == ("sample_640x480", 2 * 256 * 256), (obj.name, count)
+assert bpy.context.scene.camera.name == "sample_640x480 Camera"
+assert "torch" not in sys.modules
+installed = os.path.realpath(os.environ["BLENDER_USER_RESOURCES"])
+assert os.path.realpath(sys.modules[module].__file__).startswith(installed)  # the zip's extension ran
+addon_utils.disable(module, default_set=True)
+print("RAN", bpy.app.version_string, count)
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.torch  # the Python for Inference (this environment's) has the CPU torch
+@ONCE
+@pytest.mark.parametrize("env", ["blender-5.2", "blender-5.3"])
+def test_python_313_zip_installs_and_runs_sharp_through_python_for_inference(env, tiny_checkpoint, tmp_path):
+    """No CPU torch wheel for Python 3.13 is reachable from this machine, so the cp313 zip is built with
+    Pillow alone (``--no-torch``) and SHARP's worker runs in this test environment's Python 3.11 with
+    CPU torch, set as *Python for Inference*: the extension is the installed zip's, torch the other
+    Python's."""
+    python = env_python(env)
+    out = tmp_path / "dist"
+    assert build_addon.main(["--platform", "linux-x64", "--python", "3.13", "--no-torch", "--output-dir",
+                             str(out)]) == 0
+    (zip_path,) = out.glob("*.zip")
+    assert zip_path.name == f"sharp_from_image-{VERSION}-linux-x64-py313.zip"
+    user = tmp_path / "user"
+    install = INSTALL_SCRIPT.replace('assert {"torch", "PIL"} <= found', 'assert {"PIL"} <= found')
+    assert "INSTALLED" in run_blender(python, install, str(zip_path), user=user)
+    assert "RAN" in run_blender(python, RUN_313_SCRIPT, str(tiny_checkpoint), str(SAMPLE), sys.executable,
+                                user=user)
+
+
 # ---- (3) a studio repository: every Blender picks the zip for its platform and Python -------------
 
 
