@@ -105,61 +105,131 @@ def _finish(operator: Any, context: bpy.types.Context, finish: Finish, gaussians
     return result
 
 
-class ModalJob:
-    """One worker job followed from a modal operator: timer, progress bar, status text, Esc."""
+class ModalFollower:
+    """One piece of background work (a worker job, a download, a pip install) followed from a modal
+    operator: a timer polls it, the progress bar and the status text follow it, Esc cancels it, and
+    when it ends the result is concluded in one main-thread step. Subclasses say how to poll, cancel,
+    describe and conclude their work; the operator's ``modal`` calls ``handle``."""
+
+    def __init__(self, operator: Any) -> None:
+        self.operator = operator
+        self._timer: Any = None
+
+    # ---- what a subclass provides -----------------------------------------------------------------
+
+    def poll(self) -> bool:
+        """Take in what the work reported; True once it has ended (finished, failed or cancelled)."""
+        raise NotImplementedError
+
+    def fraction(self) -> float:
+        """How far the work is, 0..1, for the progress bar."""
+        raise NotImplementedError
+
+    def status(self) -> str:
+        """What the status bar says while the work runs (Esc's hint is added)."""
+        raise NotImplementedError
+
+    def cancel(self) -> None:
+        """Stop the work at once (Esc, a Cancel button); the next poll sees it ended."""
+        raise NotImplementedError
+
+    def conclude(self, context: bpy.types.Context) -> Result:
+        """The ended work's outcome: build its result or report its error."""
+        raise NotImplementedError
+
+    def on_change(self, context: bpy.types.Context) -> None:
+        """Called at every visible change (start, progress, end): e.g. redraw the preferences."""
+
+    # ---- the machinery ----------------------------------------------------------------------------
+
+    def start(self, context: bpy.types.Context) -> Result:
+        wm = context.window_manager
+        self._timer = wm.event_timer_add(POLL_SECONDS, window=context.window)
+        wm.modal_handler_add(self.operator)
+        wm.progress_begin(0, 100)
+        self._show(context)
+        return {"RUNNING_MODAL"}
+
+    def handle(self, context: bpy.types.Context, event_type: str) -> Result:
+        """The operator's ``modal`` for one event: Esc cancels, a timer tick polls the work."""
+        if event_type == "ESC":
+            self.cancel()
+        elif event_type != "TIMER":
+            return {"PASS_THROUGH"}
+        if not self.poll():
+            context.window_manager.progress_update(int(100 * min(max(self.fraction(), 0.0), 1.0)))
+            self._show(context)
+            return {"PASS_THROUGH"}
+        self.end(context)
+        return self.conclude(context)
+
+    def end(self, context: bpy.types.Context) -> None:
+        """Remove the timer, the progress bar and the status text (also when Blender ends the modal)."""
+        wm = context.window_manager
+        if self._timer is not None:
+            wm.event_timer_remove(self._timer)
+            self._timer = None
+            wm.progress_end()
+        if context.workspace is not None:
+            context.workspace.status_text_set(None)
+        self.on_change(context)
+
+    def _show(self, context: bpy.types.Context) -> None:
+        if context.workspace is not None:
+            context.workspace.status_text_set(f"{self.status()}   Esc: cancel")
+        self.on_change(context)
+
+
+def redraw_preferences(context: bpy.types.Context) -> None:
+    """Redraw open preferences windows (their panels show the progress of downloads and installs)."""
+    for window in context.window_manager.windows:
+        for area in window.screen.areas if window.screen is not None else ():
+            if area.type == "PREFERENCES":
+                area.tag_redraw()
+
+
+class ModalJob(ModalFollower):
+    """One worker job (SHARP on a photo) followed modally; the result is built by ``finish``."""
 
     def __init__(self, operator: Any, job: Job, finish: Finish, keep_loaded: bool) -> None:
-        self.operator, self.job, self.finish, self.keep_loaded = operator, job, finish, keep_loaded
-        self._timer: Any = None
+        super().__init__(operator)
+        self.job, self.finish, self.keep_loaded = job, finish, keep_loaded
+        self._cancelled = False
 
     def start(self, context: bpy.types.Context) -> Result:
         try:
             runner.worker().submit(self.job)
         except SharpError as e:
             return report_error(self.operator, e)
-        wm = context.window_manager
-        self._timer = wm.event_timer_add(POLL_SECONDS, window=context.window)
-        wm.modal_handler_add(self.operator)
-        wm.progress_begin(0, 100)
-        self._status(context)
-        return {"RUNNING_MODAL"}
+        return super().start(context)
 
-    def handle(self, context: bpy.types.Context, event_type: str) -> Result:
-        """The operator's ``modal`` for one event: Esc cancels, a timer tick polls the worker."""
-        if event_type == "ESC":
-            runner.worker().cancel()
-            self._end(context)
-            return report_error(self.operator, Cancelled("SHARP cancelled: nothing was added"))
-        if event_type != "TIMER":
-            return {"PASS_THROUGH"}
+    def poll(self) -> bool:
         job = runner.worker().poll()
-        if job is not self.job:  # the worker was shut down under us (add-on disabled)
-            self._end(context)
-            return {"CANCELLED"}
-        if not job.finished:
-            context.window_manager.progress_update(int(100 * overall_fraction(job.stage, job.fraction)))
-            self._status(context)
-            return {"PASS_THROUGH"}
-        self._end(context)
-        if job.error is not None:
-            return report_error(self.operator, job.error)
-        assert job.result is not None
-        return _finish(self.operator, context, self.finish, job.result, job)
+        return self._cancelled or job is not self.job or job.finished  # not ours: shut down under us
 
-    def _status(self, context: bpy.types.Context) -> None:
-        if context.workspace is not None:
-            percent = 100 * overall_fraction(self.job.stage, self.job.fraction)
-            context.workspace.status_text_set(f"SHARP: {self.job.stage} {percent:.0f}%   Esc: cancel")
+    def fraction(self) -> float:
+        return overall_fraction(self.job.stage, self.job.fraction)
 
-    def _end(self, context: bpy.types.Context) -> None:
-        wm = context.window_manager
-        if self._timer is not None:
-            wm.event_timer_remove(self._timer)
-            self._timer = None
-        wm.progress_end()
-        if context.workspace is not None:
-            context.workspace.status_text_set(None)
+    def status(self) -> str:
+        return f"SHARP: {self.job.stage} {100 * self.fraction():.0f}%"
+
+    def cancel(self) -> None:
+        runner.worker().cancel()
+        self._cancelled = True
+
+    def end(self, context: bpy.types.Context) -> None:
+        super().end(context)
         runner.finished_run(self.keep_loaded)
+
+    def conclude(self, context: bpy.types.Context) -> Result:
+        if self._cancelled:
+            return report_error(self.operator, Cancelled("SHARP cancelled: nothing was added"))
+        if not self.job.finished:  # the worker was shut down under us (add-on disabled)
+            return {"CANCELLED"}
+        if self.job.error is not None:
+            return report_error(self.operator, self.job.error)
+        assert self.job.result is not None
+        return _finish(self.operator, context, self.finish, self.job.result, self.job)
 
 
 class WorkerJobOperator:

@@ -19,7 +19,7 @@ from bpy.props import EnumProperty
 
 from .. import runtimes
 from ..errors import SharpError
-from . import runner
+from . import jobs, runner
 from .preferences import get_preferences
 from .reports import Result, report_error, reports_errors, sentence
 
@@ -27,7 +27,6 @@ RUNTIME_ITEMS = [(r.key, r.label, f"{r.covers}. PyTorch {r.torch_version}, about
                   f"{max(r.download_gb.values()):.1f} GB") for r in runtimes.RUNTIMES.values()]
 OFFLINE = ("Online access is off, so nothing was downloaded: turn on Edit > Preferences > System > Network > "
            "Allow Online Access (or start Blender with --online-mode) to install the GPU runtime")
-POLL_SECONDS = 0.2
 
 _install: runtimes.RuntimeInstall | None = None  # the install in progress (one at a time)
 
@@ -140,56 +139,30 @@ class SHARP_OT_check_inference_python(bpy.types.Operator):
 # ---- the GPU runtime ------------------------------------------------------------------------------
 
 
-class InstallFollower:
-    """One runtime install followed from a modal operator: timer, progress bar, status text, Esc."""
+class InstallFollower(jobs.ModalFollower):
+    """One runtime install followed from a modal operator (``jobs.ModalFollower``: timer, progress, Esc)."""
 
     def __init__(self, operator: Any, install: runtimes.RuntimeInstall) -> None:
-        self.operator, self.install = operator, install
-        self._timer: Any = None
+        super().__init__(operator)
+        self.install = install
 
-    def start(self, context: bpy.types.Context) -> Result:
-        wm = context.window_manager
-        self._timer = wm.event_timer_add(POLL_SECONDS, window=context.window)
-        wm.modal_handler_add(self.operator)
-        wm.progress_begin(0, 100)
-        self._status(context)
-        return {"RUNNING_MODAL"}
+    def poll(self) -> bool:
+        return self.install.poll()
 
-    def handle(self, context: bpy.types.Context, event_type: str) -> Result:
-        """The operator's ``modal`` for one event: Esc cancels, a timer tick follows pip."""
-        if event_type == "ESC":
-            self.install.cancel()
-        elif event_type != "TIMER":
-            return {"PASS_THROUGH"}
-        if not self.install.poll():
-            context.window_manager.progress_update(int(100 * self.install.fraction))
-            self._status(context)
-            _redraw_preferences(context)
-            return {"PASS_THROUGH"}
-        self.end(context)
+    def fraction(self) -> float:
+        return self.install.fraction
+
+    def status(self) -> str:
+        return f"SHARP GPU runtime: {self.install.text()} {100 * self.install.fraction:.0f}%"
+
+    def cancel(self) -> None:
+        self.install.cancel()
+
+    def conclude(self, context: bpy.types.Context) -> Result:
         return _finished(self.operator, self.install)
 
-    def _status(self, context: bpy.types.Context) -> None:
-        if context.workspace is not None:
-            context.workspace.status_text_set(f"SHARP GPU runtime: {self.install.text()} "
-                                              f"{100 * self.install.fraction:.0f}%   Esc: cancel")
-
-    def end(self, context: bpy.types.Context) -> None:
-        wm = context.window_manager
-        if self._timer is not None:
-            wm.event_timer_remove(self._timer)
-            self._timer = None
-        wm.progress_end()
-        if context.workspace is not None:
-            context.workspace.status_text_set(None)
-        _redraw_preferences(context)
-
-
-def _redraw_preferences(context: bpy.types.Context) -> None:
-    for window in context.window_manager.windows:
-        for area in window.screen.areas if window.screen is not None else ():
-            if area.type == "PREFERENCES":
-                area.tag_redraw()
+    def on_change(self, context: bpy.types.Context) -> None:
+        jobs.redraw_preferences(context)
 
 
 def _finished(operator: Any, install: runtimes.RuntimeInstall) -> Result:

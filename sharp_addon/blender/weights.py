@@ -32,12 +32,12 @@ from ..dependencies import CHECKPOINT_NAME, Status
 from ..download import DownloadProcess, size_text
 from ..errors import Cancelled, CheckpointError, DownloadError, SharpError
 from ..files import FileKey, file_key, path_kind
+from . import jobs
 from .preferences import ADDON_PACKAGE, SHARP_OT_validate_checkpoint, draw_status, get_preferences, validation_result
 from .reports import Result, report_error, reports_errors, sentence
 
 URL = dependencies.CHECKPOINT_URL
 EXPECTED = download.OFFICIAL  # what the official file must be (the tests put a small synthetic file's here)
-POLL_SECONDS = 0.1
 ONLINE_SETTING = "Edit > Preferences > System > Network > Allow Online Access"
 WEIGHTS_GLOB = "*.pt;*.pth"
 
@@ -224,65 +224,47 @@ def progress_text(process: DownloadProcess, what: str) -> str:
     return f"{what}: starting"
 
 
-class ModalDownload:
-    """A download or check followed from a modal operator: timer, status bar, preferences progress, Esc."""
+class ModalDownload(jobs.ModalFollower):
+    """A download or check followed from a modal operator (``jobs.ModalFollower``: timer, status bar,
+    progress, Esc), also drawn as a progress line in the preferences."""
 
     def __init__(self, operator: Any, process: DownloadProcess, finish: Finish, what: str) -> None:
         global _active
-        self.operator, self.process, self.finish, self.what = operator, process, finish, what
-        self._timer: Any = None
+        super().__init__(operator)
+        self.process, self.finish, self.what = process, finish, what
+        self._stopped = False  # stopped under us (the add-on was disabled)
         _active = self
 
-    def begin(self, context: bpy.types.Context) -> Result:
-        wm = context.window_manager
-        self._timer = wm.event_timer_add(POLL_SECONDS, window=context.window)
-        wm.modal_handler_add(self.operator)
-        self._show(context)
-        return {"RUNNING_MODAL"}
+    def poll(self) -> bool:
+        self._stopped = _active is not self
+        return self._stopped or self.process.poll()
 
-    def handle(self, context: bpy.types.Context, event_type: str) -> Result:
-        """The operator's ``modal`` for one event: Esc cancels, a timer tick polls the child."""
-        if _active is not self:  # stopped under us (the add-on was disabled)
-            self._end(context)
-            return {"CANCELLED"}
-        if event_type == "ESC":
-            self.process.cancel()
-        elif event_type != "TIMER" and not self.process.finished:
-            return {"PASS_THROUGH"}
-        if not self.process.poll():
-            self._show(context)
-            return {"PASS_THROUGH"}
-        self._end(context)
-        return conclude(self.operator, context, self.process, self.finish)
+    def fraction(self) -> float:
+        return self.process.fraction or 0.0
+
+    def status(self) -> str:
+        return self.text()
 
     def cancel(self) -> None:
-        """The Cancel button: kill the child now; the next tick reports it."""
+        """Esc or the Cancel button: kill the child now; the next tick reports it."""
         self.process.cancel()
 
     def text(self) -> str:
         return progress_text(self.process, self.what)
 
-    def _show(self, context: bpy.types.Context) -> None:
-        if context.workspace is not None:
-            context.workspace.status_text_set(f"{self.text()}   Esc: cancel")
-        redraw_preferences(context)
+    def conclude(self, context: bpy.types.Context) -> Result:
+        if self._stopped:
+            return {"CANCELLED"}
+        return conclude(self.operator, context, self.process, self.finish)
 
-    def _end(self, context: bpy.types.Context) -> None:
+    def end(self, context: bpy.types.Context) -> None:
         global _active
-        if self._timer is not None:
-            context.window_manager.event_timer_remove(self._timer)
-            self._timer = None
-        if context.workspace is not None:
-            context.workspace.status_text_set(None)
         if _active is self:
             _active = None
+        super().end(context)
 
-
-def redraw_preferences(context: bpy.types.Context) -> None:
-    for window in context.window_manager.windows:
-        for area in window.screen.areas:
-            if area.type == "PREFERENCES":
-                area.tag_redraw()
+    def on_change(self, context: bpy.types.Context) -> None:
+        jobs.redraw_preferences(context)
 
 
 def follow(operator: Any, context: bpy.types.Context, process: DownloadProcess, finish: Finish, what: str) -> Result:
@@ -297,13 +279,13 @@ def follow(operator: Any, context: bpy.types.Context, process: DownloadProcess, 
         return conclude(operator, context, process, finish)
     modal = ModalDownload(operator, process, finish, what)
     operator.modal_download = modal
-    return modal.begin(context)
+    return modal.start(context)
 
 
 def conclude(operator: Any, context: bpy.types.Context, process: DownloadProcess, finish: Finish) -> Result:
     """Report how the child ended, and on success let ``finish`` put the file to use."""
     global _outcome
-    redraw_preferences(context)
+    jobs.redraw_preferences(context)
     if process.error is not None:
         _outcome = (None if isinstance(process.error, Cancelled) else False, sentence(str(process.error)))
         return report_error(operator, process.error)

@@ -119,8 +119,11 @@ def reference_result(python: str, checkpoint: Path):
 
 
 def assert_same_splats(got, want) -> None:
-    for name in ("means", "scales", "quats", "colors", "opacities", "layers"):
-        np.testing.assert_array_equal(getattr(got, name), getattr(want, name))
+    """The same splats up to the last bits of float32: a worker that has run other jobs before hands
+    oneDNN buffers at other alignments than a fresh process, which changes vectorised summation order."""
+    np.testing.assert_array_equal(got.layers, want.layers)
+    for name in ("means", "scales", "quats", "colors", "opacities"):
+        np.testing.assert_allclose(getattr(got, name), getattr(want, name), rtol=1e-4, atol=1e-6)
 
 
 # ---- SHARP from Image in another Python -----------------------------------------------------------
