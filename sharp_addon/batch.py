@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import ImageError, OutputError, SharpError
-from .files import path_kind
+from .files import new_file_mode, path_kind
 from .image import IMAGE_SUFFIXES
 
 TEMP_PREFIX = ".sharp-"  # temporary names: hidden, and ending in .tmp, never in .ply/.blend/.png
@@ -227,23 +227,9 @@ def atomic_output(final: Path) -> Iterator[Path]:
         yield tmp
         if path_kind(tmp) != "file":
             raise OutputError.about(final, "was not written (the writer produced no file)")
-        os.chmod(tmp, 0o666 & ~umask())
+        os.chmod(tmp, new_file_mode())
         os.replace(tmp, final)
     except OSError as e:
         raise OutputError.about(final, f"cannot be written ({e.strerror or e})") from None
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-
-
-def umask() -> int:
-    """The process's umask, read without changing it where the system tells (Linux), else set and restored."""
-    try:
-        with open("/proc/self/status") as fh:
-            for line in fh:
-                if line.startswith("Umask:"):
-                    return int(line.split()[1], 8)
-    except (OSError, ValueError, IndexError):
-        pass
-    mask = os.umask(0o22)
-    os.umask(mask)
-    return mask

@@ -28,7 +28,7 @@ from typing import Literal
 import numpy as np
 
 from .errors import GaussiansError, PLYError
-from .files import path_kind
+from .files import new_file_mode, path_kind
 from .gaussians import (
     SH_REST_COUNTS,
     Gaussians,
@@ -529,7 +529,7 @@ def write_ply(g: Gaussians, path: str | os.PathLike[str], layout: Layout = "shar
         with os.fdopen(fd, "wb") as fh:
             for part in parts:
                 fh.write(part)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a new file gets what the umask gives
+        os.chmod(tmp, new_file_mode())  # mkstemp makes 0600; a new file gets what the umask gives
         os.replace(tmp, path)
         tmp = None
     except OSError as e:
@@ -576,17 +576,3 @@ def _nearest_existing(path: Path) -> tuple[Path, str]:
     while (kind := path_kind(path)) == "missing" and path.parent != path:
         path = path.parent
     return path, kind
-
-
-def _umask() -> int:
-    """The process's umask, read without changing it where the system tells (Linux), else set and restored."""
-    try:
-        with open("/proc/self/status") as fh:
-            for line in fh:
-                if line.startswith("Umask:"):
-                    return int(line.split()[1], 8)
-    except (OSError, ValueError, IndexError):
-        pass
-    mask = os.umask(0o22)
-    os.umask(mask)
-    return mask
