@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .devices import DEVICES, PRECISIONS, require_torch, resolve_device, resolve_precision
+from .devices import DEVICES, PRECISIONS, choose_precision, require_torch, resolve_device
 from .errors import Cancelled
 from .gaussians import Gaussians, unproject
 from .image import Photo, load_photo
@@ -53,12 +53,13 @@ def load_predictor(
     from .model.out_of_memory import translate_out_of_memory
 
     dev = resolve_device(device)
-    dtype = resolve_precision(precision, dev)
+    choice = choose_precision(precision, dev)
+    dtype = choice.dtype
     if dev.type == "cpu":
         keep_freed_memory()
     with translate_out_of_memory(dev):
         loaded = load_network(checkpoint, dev, dtype)
-    return Predictor(loaded.model, dev, dtype, loaded.source, loaded.seconds, loaded.mapped)
+    return Predictor(loaded.model, dev, dtype, loaded.source, loaded.seconds, loaded.mapped, choice.describe())
 
 
 def validate_checkpoint(checkpoint: str | os.PathLike[str]) -> str:
@@ -87,6 +88,7 @@ class Predictor:
     source: str
     load_seconds: float
     mapped: Mapping[str, torch.Tensor] = field(default_factory=dict)  # weights living in the file mapping
+    precision_note: str = ""  # the precision in words, and why it was chosen ("float32 (as asked)")
 
     @property
     def memory(self) -> MemoryPolicy:

@@ -80,7 +80,7 @@ def cpu_flags() -> frozenset[str]:
     return frozenset()
 
 
-def choose_precision(precision: str, device: torch.device, flags: Iterable[str] | None = None) -> Precision:
+def choose_precision(precision: str, device: torch.device | str, flags: Iterable[str] | None = None) -> Precision:
     """What ``precision`` means on ``device``; for 'auto' the fastest correct format, with the reason.
 
     'auto': bfloat16 on CUDA GPUs that support it (else float16), float16 on Apple GPUs, and on the
@@ -92,11 +92,12 @@ def choose_precision(precision: str, device: torch.device, flags: Iterable[str] 
         raise SharpError(f"precision must be one of {', '.join(PRECISIONS)}; got {precision!r}")
     if precision != "auto":
         return Precision(precision, "as asked")
-    if device.type == "cuda":
+    kind = device if isinstance(device, str) else device.type  # a name needs no torch: the preferences
+    if kind == "cuda":
         if require_torch().cuda.is_bf16_supported():
             return Precision("bf16", "the GPU computes bfloat16 natively")
         return Precision("fp16", "the GPU has no fast bfloat16")
-    if device.type == "mps":
+    if kind == "mps":
         return Precision("fp16", "Apple GPUs run half precision fastest")
     native = sorted(set(flags if flags is not None else cpu_flags()) & set(NATIVE_BF16_FLAGS))
     if native:

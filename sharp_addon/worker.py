@@ -100,6 +100,7 @@ class Job:
     result: Gaussians | None = None
     error: SharpError | None = None
     out: Path | None = None
+    detail: str = ""  # where and in what precision it runs, and why (the worker's first progress event says)
     on_progress: Callable[[str, float], None] | None = None  # called for every progress event, in poll()
 
     @property
@@ -256,6 +257,7 @@ class InferenceWorker:
         kind = event.get("event")
         if kind == "progress":
             job.stage, job.fraction = str(event["stage"]), float(event["fraction"])
+            job.detail = str(event.get("detail", job.detail))
             if job.on_progress is not None:
                 job.on_progress(job.stage, job.fraction)
         elif kind == "done":
@@ -503,10 +505,14 @@ def _answer(request: dict[str, Any], channel: EventChannel, cache: dict[tuple[st
 
         channel.send(event="done", job=job, message=validate_checkpoint(str(request["checkpoint"])))
     elif command == "predict":
+        how: list[str] = []  # where and in what precision the run goes, sent with its first step
+
         def progress(stage: str, fraction: float) -> None:
-            channel.send(event="progress", job=job, stage=stage, fraction=fraction)
+            extra = {"detail": how.pop()} if how else {}
+            channel.send(event="progress", job=job, stage=stage, fraction=fraction, **extra)
 
         predictor = _predictor(cache, request, progress)
+        how.append(f"on the {predictor.device.type.upper()} in {predictor.precision_note}")
         g = predictor.predict(request["image"], focal_35mm=request.get("focal_35mm"), progress=progress)
         save_result(g, Path(request["out"]))
         channel.send(event="done", job=job, out=request["out"])

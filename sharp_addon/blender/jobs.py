@@ -211,7 +211,8 @@ class ModalJob(ModalFollower):
         return overall_fraction(self.job.stage, self.job.fraction)
 
     def status(self) -> str:
-        return f"SHARP: {self.job.stage} {100 * self.fraction():.0f}%"
+        how = f" ({self.job.detail})" if self.job.detail else ""
+        return f"SHARP: {self.job.stage} {100 * self.fraction():.0f}%{how}"
 
     def cancel(self) -> None:
         runner.worker().cancel()

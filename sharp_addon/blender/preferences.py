@@ -71,10 +71,19 @@ class SharpPreferences(bpy.types.AddonPreferences):
         row = layout.row()
         row.prop(self, "device")
         row.prop(self, "precision")
+        if self.device in ("AUTO", "CPU"):  # the CPU's choice needs no torch in Blender's process
+            layout.label(text=f"On the CPU: {cpu_precision(self.precision)}", icon="INFO")
         layout.prop(self, "keep_loaded")
         from .runtime_ui import draw_runtime  # here: runtime_ui imports this module
 
         draw_runtime(layout, context)
+
+
+def cpu_precision(precision: str) -> str:
+    """What a precision setting means on this CPU, and why (``devices.choose_precision``)."""
+    from ..devices import choose_precision
+
+    return choose_precision(precision.lower(), "cpu").describe()
 
 
 def draw_status(layout: bpy.types.UILayout, status: dependencies.Status) -> None:

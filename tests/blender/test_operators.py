@@ -274,6 +274,7 @@ def test_modal_run_reports_progress_then_builds_in_one_step(addon, clean_scene, 
         time.sleep(0.05)
     assert result == {"FINISHED"}, driver.reports
     assert {"encoder", "gaussians"} <= seen
+    assert "(on the CPU in " in driver.modal.status()  # the status bar says where and in what precision
     assert {o.name for o in bpy.data.objects} == {"sample_640x480", "sample_640x480 Photo", "sample_640x480 Camera"}
     assert Path(job.image).name == "sample_640x480.png"
 

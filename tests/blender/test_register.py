@@ -49,3 +49,10 @@ def test_disable_unregisters_everything_and_enable_restores_it(addon, bpy_sessio
 def test_scene_reset_keeps_the_addon(addon, clean_scene, bpy_session):
     assert len(bpy_session.data.objects) == 0
     assert ADDON_MODULE in bpy_session.context.preferences.addons
+
+
+def test_the_preferences_say_what_auto_precision_means_on_this_cpu(addon):
+    preferences = importlib.import_module(ADDON_MODULE + ".blender.preferences")
+    assert preferences.cpu_precision("FP32") == "float32 (as asked)"
+    auto = preferences.cpu_precision("AUTO")
+    assert auto.startswith(("float32 (this CPU has no native", "bfloat16 (this CPU computes bfloat16 natively"))

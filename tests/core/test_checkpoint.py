@@ -127,6 +127,7 @@ def test_auto_precision_on_the_cpu_follows_its_flags(flags, name, says):
     assert choice.name == name and says in choice.reason
     assert choice.dtype == {"fp32": torch.float32, "bf16": torch.bfloat16}[name]
     assert choose_precision("fp32", torch.device("cpu"), flags=flags).describe() == "float32 (as asked)"
+    assert choose_precision("auto", "cpu", flags=flags) == choice  # by name too: the preferences have no torch
 
 
 def test_out_of_memory_becomes_advice():

@@ -206,3 +206,13 @@ def test_a_stopped_worker_is_caught_and_a_working_one_is_not(worker, checkpoint)
             os.kill(worker.pid, signal.SIGCONT)
     assert isinstance(job.error, WorkerCrashed) and "stopped responding" in str(job.error)
     assert len(worker.run(W.Job(SAMPLE, checkpoint))) == 2 * 256 * 256  # heartbeats carry a whole run
+
+
+@pytest.mark.torch
+def test_the_first_progress_says_where_and_in_what_precision_it_runs(worker, checkpoint):
+    job = W.Job(SAMPLE, checkpoint, device="cpu", precision="fp32")
+    worker.run(job)
+    assert job.detail == "on the CPU in float32 (as asked)"
+    job = W.Job(SAMPLE, checkpoint, device="cpu")  # auto: the CPU's flags decide, and the reason is given
+    worker.run(job)
+    assert job.detail.startswith("on the CPU in ") and ("natively" in job.detail or "no native" in job.detail)
