@@ -92,27 +92,11 @@ def errors_against(ref: Any, got: Any) -> str:
 
 
 def parity(device: str) -> str:
-    """Our parity checker on ``device`` in fp32 (full-size synthetic weights)."""
-    from sharp_addon.api import load_predictor
-    from sharp_addon.gaussians import unproject
-    from sharp_addon.image import load_photo
-    from sharp_addon.model.monitor import Monitor
+    """Our parity checker with our parity candidate on ``device`` in fp32 (full-size synthetic weights)."""
     from tests import parity as checker
+    from tests.parity_candidate import candidate_on
 
-    def candidate(state_dict: dict, image: np.ndarray, f_px: float) -> dict:
-        predictor = load_predictor(state_dict, device=device, precision="fp32")
-        state_dict.clear()
-        captured: dict = {}
-        photo = load_photo(image, focal_px=f_px)
-        normalised = predictor.network_output(photo, Monitor(capture=captured))
-        g = unproject(**normalised, focal_px=photo.focal_px, size_wh=photo.size_wh,
-                      layer_count=predictor.model.cfg.depth_layers)
-        out = {k: np.asarray(v) for k, v in captured.items()}
-        out.update(mean=g.means, scales=g.scales, quaternions=g.quats, colors=g.colors, opacities=g.opacities)
-        return out
-
-    verdicts = checker.run(candidate)
-    return verdicts.summary()
+    return checker.run(candidate_on(device, "fp32")).summary()
 
 
 @contextlib.contextmanager

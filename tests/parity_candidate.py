@@ -21,7 +21,16 @@ from sharp_addon.model.monitor import Monitor
 
 
 def candidate(state_dict, image, f_px) -> dict:
-    predictor = load_predictor(state_dict, device="cpu", precision=os.environ.get("SHARP_PARITY_PRECISION", "fp32"))
+    return candidate_on("cpu", os.environ.get("SHARP_PARITY_PRECISION", "fp32"))(state_dict, image, f_px)
+
+
+def candidate_on(device: str, precision: str = "fp32"):
+    """The candidate running on another device or precision (bench/gpu.py runs parity on a GPU)."""
+    return lambda state_dict, image, f_px: _outputs(state_dict, image, f_px, device, precision)
+
+
+def _outputs(state_dict, image, f_px, device: str, precision: str) -> dict:
+    predictor = load_predictor(state_dict, device=device, precision=precision)
     state_dict.clear()  # the network holds what it needs; the caller keeps no other reference
     captured: dict = {}
     photo = load_photo(image, focal_px=f_px)

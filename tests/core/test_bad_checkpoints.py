@@ -18,10 +18,8 @@ Needs torch (the good checkpoints are built with it, and loading is what is test
 from __future__ import annotations
 
 import argparse
-import os
 import pickle
 import subprocess
-import sys
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,8 +29,7 @@ import numpy as np
 import pytest
 
 from sharp_addon import ply
-from tests.conftest import ROOT
-from tests.core.test_bad_inputs import HAS_FIFO, IS_ROOT, MEMORY_LIMIT, TIME_LIMIT_S, encoded, fifo, listing, put
+from tests.core.test_bad_inputs import HAS_FIFO, IS_ROOT, encoded, fifo, listing, put, run_limited
 
 pytestmark = [pytest.mark.torch, pytest.mark.slow]  # 60 processes that import torch: 3 to 7 minutes
 
@@ -206,20 +203,7 @@ def params() -> list:
 
 
 def run(args: list[str], code: str, home: Path) -> subprocess.CompletedProcess[str]:
-    def limits() -> None:
-        try:
-            import resource
-
-            resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
-        except (ImportError, ValueError, OSError):  # no such limit here: the time limit still holds
-            pass
-
-    env = {k: v for k, v in os.environ.items() if k not in ("SHARP_CHECKPOINT", "PYTHONWARNINGS")}
-    path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
-    env |= {"PYTHONPATH": path, "TORCH_HOME": str(home), "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
-    return subprocess.run([sys.executable, "-W", "error::RuntimeWarning", "-c", code, *args], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=TIME_LIMIT_S,
-                          preexec_fn=limits if os.name == "posix" else None)
+    return run_limited(code, args, home)
 
 
 @pytest.mark.parametrize(("name", "surface"), params())

@@ -433,9 +433,11 @@ def listing(d: Path) -> dict[str, tuple]:
     return out
 
 
-def run(case: Case, args: list[str], home: Path) -> subprocess.CompletedProcess[str]:
+def run_limited(code: str, args: list[str], home: Path, umask: int = 0o022) -> subprocess.CompletedProcess[str]:
+    """``code`` in a fresh interpreter as a user meets it: time and address-space limits, numpy's
+    RuntimeWarnings as errors, no default checkpoint, its own torch home. (Also the checkpoint corpus's.)"""
     def limits() -> None:
-        os.umask(case.umask)
+        os.umask(umask)
         try:
             import resource
 
@@ -446,10 +448,13 @@ def run(case: Case, args: list[str], home: Path) -> subprocess.CompletedProcess[
     env = {k: v for k, v in os.environ.items() if k not in ("SHARP_CHECKPOINT", "PYTHONWARNINGS")}
     path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
     env |= {"PYTHONPATH": path, "TORCH_HOME": str(home), "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
-    code = IMAGE_DRIVER if case.image else CLI_DRIVER
     return subprocess.run([sys.executable, "-W", "error::RuntimeWarning", "-c", code, *args], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=TIME_LIMIT_S,
                           preexec_fn=limits if os.name == "posix" else None)
+
+
+def run(case: Case, args: list[str], home: Path) -> subprocess.CompletedProcess[str]:
+    return run_limited(IMAGE_DRIVER if case.image else CLI_DRIVER, args, home, case.umask)
 
 
 @pytest.mark.parametrize("name", list(CASES))
