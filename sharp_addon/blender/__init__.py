@@ -8,13 +8,17 @@ from __future__ import annotations
 
 import bpy
 
-from . import jobs, operators, properties, runner, runtime_ui, ui, weights
+from . import (camera_moves, depth_mesh, exact_render, jobs, native_splats, operators, properties, runner, runtime_ui,
+               ui, weights)
 from .preferences import SHARP_OT_validate_checkpoint, SharpPreferences
 
 CLI_COMMAND = "sharp"  # blender -c sharp ...
 
 classes = (SharpPreferences, SHARP_OT_validate_checkpoint, *operators.classes, *ui.classes, *runtime_ui.classes,
-           *weights.classes)
+           *weights.classes, *exact_render.classes, *native_splats.classes, *camera_moves.classes,
+           *depth_mesh.classes)
+# each feature module that adds menus or handlers beyond its classes: register() after the classes
+FEATURES = (exact_render, native_splats, camera_moves, depth_mesh)
 
 _cli_handle = None
 
@@ -32,6 +36,8 @@ def register() -> None:
         bpy.utils.register_class(cls)
     properties.register()
     ui.register_menus()
+    for feature in FEATURES:
+        feature.register()
     _cli_handle = bpy.utils.register_cli_command(CLI_COMMAND, cli_command)
 
 
@@ -45,6 +51,8 @@ def unregister() -> None:
     if _cli_handle is not None:
         bpy.utils.unregister_cli_command(_cli_handle)
         _cli_handle = None
+    for feature in reversed(FEATURES):
+        feature.unregister()
     ui.unregister_menus()
     properties.unregister()
     runtime_ui.cancel_install()  # a running pip ends with the add-on
