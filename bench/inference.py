@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
 """SHARP inference at full size with the synthetic weights of tests/weights.py: time and peak memory.
 
-    .venv/blender-5.0/bin/python bench/inference.py [--runs 3] [--precision fp32|bf16] [--device cpu]
+    .venv/blender-5.0/bin/python bench/inference.py [--runs 3] [--precision fp32|bf16|int8] [--device cpu]
 
 Writes the synthetic checkpoint once (``--checkpoint`` to reuse one), then in a fresh child process
 per configuration: checkpoint loading time, the median wall time of --runs predictions of the parity
 image, its ratio to a baseline run in the same process (1 TFLOP of ViT-shaped matrix products in
 the same precision), and the peak resident memory (ru_maxrss). Prints a Markdown table row.
+``int8``: the float32 network with its ViT linears quantized (``sharp_addon.model.quantization``;
+its baseline is float32's). ``--save FILE.npz`` keeps the last run's Gaussians (error comparisons).
 """
 
 from __future__ import annotations
@@ -45,7 +47,13 @@ def child(args: argparse.Namespace) -> None:
     gemm_s = statistics.median(gemm_times)
     del a, b
     t0 = time.perf_counter()
-    predictor = load_predictor(args.checkpoint, device=args.device, precision=args.precision)
+    predictor = load_predictor(args.checkpoint, device=args.device,
+                               precision="fp32" if args.precision == "int8" else args.precision)
+    if args.precision == "int8":
+        from sharp_addon.model.quantization import quantize_vit_linears
+
+        quantize_vit_linears(predictor.model, predictor.device)
+        predictor.mapped = {}  # the replaced float weights are no longer the network's
     load_s = time.perf_counter() - t0
     times, result = [], None
     for _ in range(args.runs):
@@ -53,6 +61,9 @@ def child(args: argparse.Namespace) -> None:
         result = predictor.predict(IMAGE)
         times.append(time.perf_counter() - t0)
     assert result is not None
+    if args.save:
+        np.savez(args.save, means=result.means, colors=result.colors, opacities=result.opacities,
+                 scales=result.scales, quats=result.quats)
     out = {"load_s": load_s, "times": times, "median_s": statistics.median(times), "gemm_s": gemm_s,
            "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6,
            "n": len(result), "finite": bool(np.isfinite(result.means).all())}
@@ -65,6 +76,7 @@ def main() -> int:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--precision", default="fp32")
     parser.add_argument("--checkpoint", type=Path, default=DEFAULT_CHECKPOINT)
+    parser.add_argument("--save", type=Path, help="write the last run's Gaussians to this .npz")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -79,6 +91,7 @@ def main() -> int:
         torch.save(synthetic_state_dict(official_shapes()), args.checkpoint)
     cmd = [sys.executable, __file__, "--child", "--runs", str(args.runs), "--device", args.device,
            "--precision", args.precision, "--checkpoint", str(args.checkpoint)]
+    cmd += ["--save", str(args.save)] if args.save else []
     proc = subprocess.run(cmd, capture_output=True, text=True)
     line = next((x for x in proc.stdout.splitlines() if x.startswith("RESULT ")), None)
     if proc.returncode != 0 or line is None:
