@@ -10,45 +10,9 @@ import pytest
 
 from sharp_addon import gaussians as G
 from tests.conftest import ADDON_MODULE
+from tests.reference_render import FOCAL, H, W, expected_image, known_scene
 
 pytestmark = pytest.mark.blender
-
-W, H, FOCAL = 64, 48, 60.0
-
-
-def known_scene() -> G.Gaussians:
-    """A round red splat, an elongated tilted green one, and a blue one half behind the red one."""
-    tilt = G.quats_from_matrices(np.array([[[np.cos(0.6), -np.sin(0.6), 0], [np.sin(0.6), np.cos(0.6), 0],
-                                            [0, 0, 1]]]))[0]
-    return G.Gaussians(
-        means=np.float32([[0.0, 0.0, 4.0], [1.2, -0.7, 4.0], [0.25, 0.1, 5.0]]),
-        scales=np.float32([[0.2, 0.2, 0.2], [0.35, 0.08, 0.1], [0.25, 0.25, 0.25]]),
-        quats=np.stack([np.float32([1, 0, 0, 0]), tilt, np.float32([1, 0, 0, 0])]),
-        colors=np.float32([[0.9, 0.1, 0.1], [0.1, 0.8, 0.2], [0.1, 0.2, 0.9]]),
-        opacities=np.float32([0.8, 0.95, 0.9]),
-        focal_px=FOCAL,
-        image_size=(W, H),
-    )
-
-
-def expected_image(g: G.Gaussians) -> np.ndarray:
-    """Per pixel-centre ray: alpha = min(0.99, o exp(-m^2 / 2)) with m the ray's closest Mahalanobis
-    distance, cut at the opacity-adaptive extent, composited front to back over black."""
-    x, y = np.meshgrid(np.arange(W) + 0.5, np.arange(H) + 0.5)
-    rays = np.stack([(x - W / 2) / FOCAL, (y - H / 2) / FOCAL, np.ones_like(x)], axis=-1)
-    inverse = np.linalg.inv(g.covariances())
-    image = np.zeros((H, W, 3))
-    transmittance = np.ones((H, W))
-    for i in np.argsort(g.means[:, 2]):
-        mu, a = g.means[i].astype(np.float64), inverse[i]
-        dad = np.einsum("hwi,ij,hwj->hw", rays, a, rays)
-        dam = rays @ (a @ mu)
-        m2 = mu @ a @ mu - dam**2 / dad
-        k2 = min(9.0, 2 * np.log(255 * g.opacities[i]))
-        alpha = np.where(m2 <= k2, np.minimum(0.99, g.opacities[i] * np.exp(-0.5 * m2)), 0.0)
-        image += (transmittance * alpha)[..., None] * g.colors[i]
-        transmittance *= 1 - alpha
-    return image
 
 
 def render(bpy, engine: str, path, samples: int) -> np.ndarray:

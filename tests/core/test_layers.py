@@ -5,7 +5,8 @@
   outside it imports the Blender layer, but the package's ``register()``, the extension's entry
   point. The Blender layer never imports torch or the model at module level.
 - By importing, in fresh interpreters: every core module imports with bpy unavailable; those
-  outside ``model/`` (the model is torch code) also with torch unavailable; none pulls either in.
+  outside ``model/`` (the model is torch code) and the renderer's backends (``render/`` but its
+  ``__init__``) also with torch unavailable; none pulls either in.
 """
 
 from __future__ import annotations
@@ -101,9 +102,14 @@ def run_isolated(code: str, blocked: tuple[str, ...]) -> subprocess.CompletedPro
     return subprocess.run([sys.executable, "-c", blocker + code], cwd=ROOT, capture_output=True, text=True)
 
 
+def is_torch_code(name: str) -> bool:
+    """The model and the exact renderer's backends may import torch at module level."""
+    return name.startswith(("sharp_addon.model", "sharp_addon.render."))
+
+
 def core_modules(with_model: bool) -> list[str]:
     return [name for name in all_modules() if not is_blender_layer(name) and name != "sharp_addon.__main__"
-            and (with_model or not name.startswith("sharp_addon.model"))]
+            and (with_model or not is_torch_code(name))]
 
 
 @pytest.mark.parametrize(("blocked", "with_model"), [(("bpy", "torch"), False), (("bpy",), True)],

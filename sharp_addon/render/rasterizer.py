@@ -1,0 +1,181 @@
+"""The exact 3DGS rasterizer in torch: projection, 16 x 16 tile binning, sorted front-to-back compositing.
+
+Any torch device, float32, no per-splat Python loop: all splats are projected at once, every
+(splat, tile) pair of the splat's 3-sigma bounding square is listed, the pairs are sorted by
+(tile, depth) with one argsort of a combined key, and tiles are composited in groups, splats in
+chunks of ``CHUNK``, the transmittance of a chunk by one cumulative product. The maths is the
+classic 3DGS (and gsplat's "classic" mode); ``render_gaussians`` in ``__init__`` documents it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..cameras import Camera
+from ..errors import Cancelled
+from ..gaussians import Gaussians
+
+TILE = 16  # tile side in pixels
+NEAR = 0.01  # metres: splats whose centre is nearer (camera z) are skipped
+ALPHA_MAX = 0.99
+ALPHA_MIN = 1.0 / 255.0
+T_MIN = 1e-4  # a pixel stops taking splats before its transmittance would drop below this
+EXTENT2 = 9.0  # squared Mahalanobis cut: 3 sigma
+CHUNK = 32  # splats per tile composited at once
+GROUP_ELEMENTS = 1 << 22  # tiles x CHUNK x pixels per step: bounds the working memory (~16 MB a tensor)
+
+
+def quat_to_rotation(q: torch.Tensor) -> torch.Tensor:
+    """[N, 4] (w, x, y, z), normalised here -> [N, 3, 3]."""
+    q = q / q.norm(dim=1, keepdim=True)
+    w, x, y, z = q.unbind(1)
+    return torch.stack([
+        1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y),
+        2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x),
+        2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y),
+    ], dim=1).reshape(-1, 3, 3)
+
+
+def project(g: Gaussians, camera: Camera, eps2d: float, device: torch.device) -> dict[str, torch.Tensor]:
+    """Screen-space splats: the kept indices, centre (u, v), conic (inverse 2D covariance), radius, depth."""
+    f32 = torch.float32
+    rot = torch.tensor(np.array(camera.rotation), dtype=f32, device=device)
+    trans = torch.tensor(np.array(camera.world_to_camera[:3, 3]), dtype=f32, device=device)
+    means = torch.as_tensor(g.means, device=device)
+    p = means @ rot.T + trans
+    z = p[:, 2]
+    keep = (z > NEAR) & (torch.as_tensor(g.opacities, device=device) >= ALPHA_MIN)
+    index = torch.nonzero(keep).squeeze(1)
+    p, z = p[index], z[index]
+    r = quat_to_rotation(torch.as_tensor(g.quats, device=device)[index])
+    s2 = torch.as_tensor(g.scales, device=device)[index] ** 2
+    m = rot @ r  # Gaussian axes -> camera frame
+    cov = (m * s2[:, None, :]) @ m.transpose(1, 2)
+    # EWA: the Jacobian at the centre, its x/z and y/z clamped a little outside the field of view
+    tan_x, tan_y = 0.5 * camera.width / camera.fx, 0.5 * camera.height / camera.fy
+    lim_x = ((camera.width - camera.cx) / camera.fx + 0.3 * tan_x, camera.cx / camera.fx + 0.3 * tan_x)
+    lim_y = ((camera.height - camera.cy) / camera.fy + 0.3 * tan_y, camera.cy / camera.fy + 0.3 * tan_y)
+    tx = z * torch.clamp(p[:, 0] / z, -lim_x[1], lim_x[0])
+    ty = z * torch.clamp(p[:, 1] / z, -lim_y[1], lim_y[0])
+    zero = torch.zeros_like(z)
+    jac = torch.stack([camera.fx / z, zero, -camera.fx * tx / (z * z),
+                       zero, camera.fy / z, -camera.fy * ty / (z * z)], dim=1).reshape(-1, 2, 3)
+    cov2 = jac @ cov @ jac.transpose(1, 2)
+    a, b, c = cov2[:, 0, 0] + eps2d, cov2[:, 0, 1], cov2[:, 1, 1] + eps2d
+    det = a * c - b * b
+    mid = 0.5 * (a + c)
+    lambda_max = mid + torch.sqrt(torch.clamp(mid * mid - det, min=0.0))
+    radius = torch.ceil(3.0 * torch.sqrt(lambda_max))
+    u = camera.fx * p[:, 0] / z + camera.cx
+    v = camera.fy * p[:, 1] / z + camera.cy
+    on_screen = ((det > 0) & (u + radius > 0) & (u - radius < camera.width)
+                 & (v + radius > 0) & (v - radius < camera.height))
+    sel = torch.nonzero(on_screen).squeeze(1)
+    det = det[sel]
+    conic = torch.stack([c[sel] / det, -b[sel] / det, a[sel] / det], dim=1)
+    return {"index": index[sel], "uv": torch.stack([u[sel], v[sel]], dim=1), "conic": conic,
+            "radius": radius[sel], "depth": z[sel]}
+
+
+def bin_tiles(uv: torch.Tensor, radius: torch.Tensor, depth: torch.Tensor, tiles_x: int, tiles_y: int
+              ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(splat of each sorted pair, pairs per tile, first pair of each tile): pairs sorted by tile, then depth."""
+    x0 = torch.clamp(torch.floor((uv[:, 0] - radius) / TILE), 0, tiles_x).long()
+    x1 = torch.clamp(torch.floor((uv[:, 0] + radius) / TILE) + 1, 0, tiles_x).long()
+    y0 = torch.clamp(torch.floor((uv[:, 1] - radius) / TILE), 0, tiles_y).long()
+    y1 = torch.clamp(torch.floor((uv[:, 1] + radius) / TILE) + 1, 0, tiles_y).long()
+    span = x1 - x0
+    per_splat = span * (y1 - y0)
+    n = uv.shape[0]
+    splat = torch.repeat_interleave(torch.arange(n, device=uv.device), per_splat)
+    first = torch.cumsum(per_splat, 0) - per_splat
+    local = torch.arange(splat.shape[0], device=uv.device) - first[splat]
+    tile = (y0[splat] + local // span[splat]) * tiles_x + x0[splat] + local % span[splat]
+    rank = torch.empty(n, dtype=torch.long, device=uv.device)
+    rank[torch.argsort(depth, stable=True)] = torch.arange(n, device=uv.device)
+    order = torch.argsort(tile * max(n, 1) + rank[splat])
+    splat, tile = splat[order], tile[order]
+    counts = torch.bincount(tile, minlength=tiles_x * tiles_y)
+    return splat, counts, torch.cumsum(counts, 0) - counts
+
+
+def render(g: Gaussians, camera: Camera, colors: np.ndarray, *, eps2d: float, device: str,
+           background: tuple[float, float, float] | None,
+           progress: Callable[[float], None] | None, cancel: Callable[[], bool] | None) -> np.ndarray:
+    """(H, W, 4) float32 premultiplied linear RGBA; see ``render_gaussians``."""
+    dev = torch.device(device)
+    with torch.no_grad():
+        return _render(g, camera, colors, eps2d, dev, background, progress, cancel)
+
+
+def _render(g: Gaussians, camera: Camera, colors: np.ndarray, eps2d: float, dev: torch.device,
+            background: Any, progress: Any, cancel: Any) -> np.ndarray:
+    tiles_x, tiles_y = -(-camera.width // TILE), -(-camera.height // TILE)
+    n_tiles = tiles_x * tiles_y
+    s = project(g, camera, eps2d, dev)
+    splat, counts, starts = bin_tiles(s["uv"], s["radius"], s["depth"], tiles_x, tiles_y)
+    uv, conic = s["uv"], s["conic"]
+    opacity = torch.as_tensor(g.opacities, device=dev)[s["index"]]
+    color = torch.as_tensor(colors, dtype=torch.float32, device=dev)[s["index"]]
+    # pixel centres of every tile, [n_tiles, 256]
+    local = torch.arange(TILE * TILE, device=dev)
+    tile_ids = torch.arange(n_tiles, device=dev)
+    px = ((tile_ids % tiles_x)[:, None] * TILE + local % TILE).float() + 0.5
+    py = ((tile_ids // tiles_x)[:, None] * TILE + local // TILE).float() + 0.5
+    transmittance = torch.ones(n_tiles, TILE * TILE, device=dev)
+    rgb = torch.zeros(n_tiles, TILE * TILE, 3, device=dev)
+    busy = torch.nonzero(counts > 0).squeeze(1)
+    busy = busy[torch.argsort(counts[busy], descending=True)]  # groups of tiles with similar work
+    group = max(1, GROUP_ELEMENTS // (CHUNK * TILE * TILE))
+    steps = torch.arange(CHUNK, device=dev)
+    done_pairs, total_pairs = 0, max(1, int(counts.sum()))
+    for g0 in range(0, busy.shape[0], group):
+        if cancel is not None and cancel():
+            raise Cancelled("render cancelled")
+        tiles = busy[g0:g0 + group]
+        n, start = counts[tiles], starts[tiles]
+        t_acc = transmittance[tiles]
+        c_acc = rgb[tiles]
+        alive = torch.ones_like(t_acc, dtype=torch.bool)
+        gx, gy = px[tiles], py[tiles]
+        rows = torch.arange(tiles.shape[0], device=dev)
+        for k in range(0, int(n.max()), CHUNK):
+            j = k + steps
+            valid = j[None, :] < n[rows, None]
+            pair = torch.clamp(start[rows, None] + j[None, :], max=max(0, splat.shape[0] - 1))
+            sp = splat[pair]
+            dx = gx[rows, None, :] - uv[sp, 0, None]
+            dy = gy[rows, None, :] - uv[sp, 1, None]
+            cn = conic[sp]
+            m2 = cn[..., 0, None] * dx * dx + 2 * cn[..., 1, None] * dx * dy + cn[..., 2, None] * dy * dy
+            alpha = torch.clamp(opacity[sp][..., None] * torch.exp(-0.5 * m2), max=ALPHA_MAX)
+            alpha = torch.where((m2 <= EXTENT2) & (alpha >= ALPHA_MIN) & valid[..., None], alpha, 0.0)
+            t0 = t_acc[rows]
+            live = alive[rows]
+            t_full = t0[:, None, :] * torch.cumprod(1 - alpha, dim=1)
+            alpha = torch.where((t_full >= T_MIN) & live[:, None, :], alpha, 0.0)
+            kept = torch.cumprod(1 - alpha, dim=1)
+            before = torch.cat([t0[:, None, :], t0[:, None, :] * kept[:, :-1]], dim=1)
+            c_acc[rows] += torch.bmm((alpha * before).transpose(1, 2), color[sp])
+            t_acc[rows] = t0 * kept[:, -1]
+            alive[rows] = live & (t_full[:, -1] >= T_MIN)
+            rows = rows[(n[rows] > k + CHUNK) & alive[rows].any(dim=1)]
+            if rows.shape[0] == 0:
+                break
+        transmittance[tiles] = t_acc
+        rgb[tiles] = c_acc
+        done_pairs += int(n.sum())
+        if progress is not None:
+            progress(done_pairs / total_pairs)
+    if progress is not None:
+        progress(1.0)
+    if background is not None:
+        rgb += transmittance[..., None] * torch.as_tensor(background, dtype=torch.float32, device=dev)
+    rgba = torch.cat([rgb, (1 - transmittance)[..., None]], dim=2)
+    image = rgba.reshape(tiles_y, tiles_x, TILE, TILE, 4).permute(0, 2, 1, 3, 4)
+    image = image.reshape(tiles_y * TILE, tiles_x * TILE, 4)[:camera.height, :camera.width]
+    return image.cpu().numpy().astype(np.float32, copy=False)
