@@ -12,16 +12,17 @@ from pathlib import Path
 from typing import Any
 
 import bpy
-from bpy.props import BoolProperty, EnumProperty, FloatProperty, StringProperty
+from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, StringProperty
 from bpy_extras.io_utils import ExportHelper, ImportHelper
 
 from .. import dependencies
+from ..depth_mesh import DEFAULT_CUT_THRESHOLD, DEFAULT_STEP
 from ..errors import CheckpointError, DependencyError, ImageError, OutputError
 from ..files import path_kind
 from ..gaussians import Gaussians
 from ..image import IMAGE_SUFFIXES
 from ..worker import Job
-from . import jobs, runner, scene
+from . import depth_mesh, jobs, runner, scene
 from .preferences import DEVICE_ITEMS, PRECISION_ITEMS, get_preferences
 from .properties import TRANSPARENCY_ITEMS
 from .reports import Result, reports_errors
@@ -30,6 +31,12 @@ IMAGE_GLOB = ";".join(f"*{s}" for s in IMAGE_SUFFIXES)
 LAYOUT_ITEMS = [
     ("SHARP", "SHARP (ml-sharp)", "The vertex element plus ml-sharp's camera and image metadata"),
     ("3DGS", "3DGS (INRIA)", "The plain vertex element every Gaussian-splat viewer reads"),
+]
+OUTPUT_ITEMS = [
+    ("SPLATS", "Splats", "Gaussian splats (both of SHARP's depth layers)"),
+    ("MESH", "Mesh", "A textured depth mesh of the visible layer: the photo draped over SHARP's depths "
+     "(exports to glTF and USD)"),
+    ("BOTH", "Both", "The splats and the textured depth mesh, lined up"),
 ]
 
 
@@ -88,6 +95,16 @@ class SHARP_OT_from_image(SplatSettings, jobs.WorkerJobOperator, bpy.types.Opera
         name="Checkpoint", subtype="FILE_PATH", default="",
         description="SHARP weights to use; empty: the one set in the add-on preferences",
     )
+    output: EnumProperty(name="Output", items=OUTPUT_ITEMS, default="SPLATS")  # type: ignore[valid-type]
+    mesh_step: IntProperty(  # type: ignore[valid-type]
+        name="Mesh Step", min=1, max=64, default=DEFAULT_STEP,
+        description="The depth mesh's resolution: a vertex at every n-th of SHARP's 768 splats per side",
+    )
+    mesh_cut: FloatProperty(  # type: ignore[valid-type]
+        name="Mesh Cut", min=0.0, max=10.0, default=DEFAULT_CUT_THRESHOLD, subtype="FACTOR", precision=3,
+        description="Remove the depth mesh's faces whose corners' depths differ by more than this fraction "
+        "(the stretched sheets across depth jumps); 0 keeps flat faces only",
+    )
 
     @classmethod
     def poll(cls, context: bpy.types.Context) -> bool:
@@ -115,7 +132,20 @@ class SHARP_OT_from_image(SplatSettings, jobs.WorkerJobOperator, bpy.types.Opera
         return jobs.run(self, context, job, self._finish, get_preferences(context).keep_loaded)
 
     def _finish(self, context: bpy.types.Context, gaussians: Gaussians, job: Job) -> Result:
-        return self.build(context, gaussians, Path(job.image).stem)
+        name = Path(job.image).stem
+        if self.output == "SPLATS":
+            return self.build(context, gaussians, name)
+        with depth_mesh.all_or_nothing():  # the splats go again when the mesh fails
+            frame = None
+            if self.output == "BOTH":
+                self.build(context, gaussians, name)
+                frame = context.active_object.parent if context.active_object else None
+            mesh = depth_mesh.depth_mesh_object(gaussians, job.image, f"{name} Mesh" if frame else name,
+                                                step=self.mesh_step, cut_threshold=self.mesh_cut,
+                                                collection=context.collection, parent=frame)
+        self.report({"INFO"}, f"Added depth mesh '{mesh.name}': {len(mesh.data.vertices):,} vertices, "
+                    f"{len(mesh.data.polygons):,} faces")
+        return {"FINISHED"}
 
     def draw(self, context: bpy.types.Context) -> None:
         layout = self.layout
@@ -123,6 +153,10 @@ class SHARP_OT_from_image(SplatSettings, jobs.WorkerJobOperator, bpy.types.Opera
         layout.prop(self, "focal_length_35mm")
         layout.prop(self, "device")
         layout.prop(self, "precision")
+        layout.prop(self, "output")
+        if self.output != "SPLATS":
+            layout.prop(self, "mesh_step")
+            layout.prop(self, "mesh_cut")
         self.draw_settings(layout)
 
     def _checkpoint(self, context: bpy.types.Context) -> Path:
@@ -181,7 +215,8 @@ class SHARP_OT_export_ply(ExportHelper, bpy.types.Operator):  # type: ignore[mis
     filename_ext = ".ply"
     filepath: StringProperty(subtype="FILE_PATH", options={"SKIP_SAVE", "HIDDEN"})  # type: ignore[valid-type]
     filter_glob: StringProperty(default="*.ply", options={"HIDDEN"})  # type: ignore[valid-type]
-    layout: EnumProperty(name="Layout", items=LAYOUT_ITEMS, default="SHARP")  # type: ignore[valid-type]
+    # plain 3DGS by default: many viewers reject ml-sharp's extra elements (issue 12)
+    layout: EnumProperty(name="Layout", items=LAYOUT_ITEMS, default="3DGS")  # type: ignore[valid-type]
 
     @classmethod
     def poll(cls, context: bpy.types.Context) -> bool:
