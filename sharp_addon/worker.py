@@ -21,9 +21,12 @@ The protocol:
     host -> worker   {"cmd": "predict", "job": id, "image": ..., "checkpoint": ..., "device": ...,
                       "precision": ..., "focal_35mm": ..., "out": file.npz}
                      {"cmd": "check", "job": id, "checkpoint": ...}    (reply: "done" with "message")
-    worker -> host   {"event": "progress", "job": id, "stage": ..., "fraction": ...}
+                     {"cmd": "render", "job": id, "gaussians": file.npz, "cameras": [Camera.to_dict(), ...],
+                      "outputs": [file.npy per camera], "device": ..., "eps2d": ..., "backend": ...}
+    worker -> host   {"event": "progress", "job": id, "stage": ..., "fraction": ..., "detail": ...}
+                     {"event": "progress", "job": id, "stage": "rendering", "fraction": ..., "frame": i}
                      {"event": "alive", "job": id}                     (every second while working)
-                     {"event": "done", "job": id, "out": file.npz}
+                     {"event": "done", "job": id, "out": file.npz}     (predict; render: no "out")
                      {"event": "error", "job": id, "type": "CheckpointError", "message": ..., "path": ...}
 
 Each side refuses what it does not understand: the worker answers a malformed line or an unknown
@@ -32,6 +35,12 @@ command with a ``ProtocolError`` event, and the host fails the job on a malforme
 native code, lands on stderr). Errors come back as the class and message they were raised with
 (``errors.to_event`` / ``from_event``). A worker that says nothing for ``silence_timeout`` seconds
 while working (stopped, deadlocked) is killed and the job fails: a host never waits forever.
+
+A render (``RenderJob``) runs the exact renderer (``render.render_gaussians``) where torch is, the
+worker, since Blender's own Python may have none. Its fraction runs over all frames; each frame's
+(H, W, 4) float32 premultiplied RGBA goes to its .npy file (written whole, by a rename) as soon
+as it is rendered, and the progress event that follows names it (``frame``), so a host can show or
+save frames as they come; "done" follows the last one.
 
 The worker keeps the last loaded network between jobs, which is how "keep the model loaded"
 works: the host keeps the worker alive. Results travel as an uncompressed .npz file (66 MB for
@@ -51,13 +60,23 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
 import numpy as np
 
-from .errors import Cancelled, DependencyError, ProtocolError, SharpError, WorkerCrashed, from_event, to_event
+from .errors import (
+    Cancelled,
+    DependencyError,
+    GaussiansError,
+    OutputError,
+    ProtocolError,
+    SharpError,
+    WorkerCrashed,
+    from_event,
+    to_event,
+)
 from .gaussians import Gaussians
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -112,6 +131,97 @@ class Job:
                 "device": self.device, "precision": self.precision, "focal_35mm": self.focal_35mm,
                 "out": str(self.out)}
 
+    def prepare(self, scratch: Path) -> None:
+        """Before the request goes out: where the worker writes the result."""
+        self.out = scratch / f"job-{self.id}.npz"
+
+    def take_done(self, event: dict[str, Any]) -> None:
+        """The worker said "done": read the result it wrote."""
+        self.result = load_result(Path(event["out"]))
+
+    def take_progress(self, event: dict[str, Any]) -> None:
+        """Anything a progress event carries beyond stage and fraction (nothing for a photo)."""
+
+    def scratch_files(self) -> list[Path]:
+        """The files this job made in the worker's scratch folder (removed when it ends)."""
+        return [self.out] if self.out is not None else []
+
+
+@dataclass
+class RenderJob:
+    """Splats rendered exactly through some cameras, in the worker (where torch is).
+
+    ``gaussians``: the splats, or a result file (``save_result``'s format) to read them from;
+    ``cameras``: ``cameras.Camera`` objects or their ``to_dict()``; ``outputs``: one .npy file per
+    camera, or None for files in the worker's scratch folder (removed once read). ``result``: the
+    (H, W, 4) float32 linear premultiplied RGBA images, in camera order. ``on_frame(index, path)``
+    is called (in poll) for each frame as soon as its file is complete.
+    """
+
+    gaussians: Gaussians | str | os.PathLike[str]
+    cameras: list[Any]
+    outputs: list[str] | None = None
+    device: str = "cpu"
+    eps2d: float = 0.0
+    backend: str = "auto"
+    id: int = 0
+    stage: str = "starting"
+    fraction: float = 0.0
+    result: list[np.ndarray] | None = None
+    error: SharpError | None = None
+    detail: str = ""  # where it renders (the worker's first progress event says)
+    frames_done: list[int] = field(default_factory=list)  # frames whose files are complete, in order
+    on_progress: Callable[[str, float], None] | None = None
+    on_frame: Callable[[int, Path], None] | None = None
+    _made: list[Path] = field(default_factory=list)  # our scratch files
+    _gaussians_file: Path | None = None
+    _output_files: list[Path] = field(default_factory=list)
+
+    @property
+    def finished(self) -> bool:
+        return self.result is not None or self.error is not None
+
+    def prepare(self, scratch: Path) -> None:
+        """The splats' file and the frames' files: the caller's, or new ones in ``scratch``."""
+        self._made = []
+        if isinstance(self.gaussians, Gaussians):
+            self._gaussians_file = scratch / f"render-{self.id}.npz"
+            save_result(self.gaussians, self._gaussians_file)
+            self._made.append(self._gaussians_file)
+        else:
+            self._gaussians_file = Path(self.gaussians)
+        if self.outputs is None:
+            self._output_files = [scratch / f"render-{self.id}-{i}.npy" for i in range(len(self.cameras))]
+            self._made += self._output_files
+        else:
+            self._output_files = [Path(p) for p in self.outputs]
+
+    def request(self) -> dict[str, Any]:
+        cameras = [c.to_dict() if hasattr(c, "to_dict") else c for c in self.cameras]  # dicts go as they are
+        return {"cmd": "render", "job": self.id, "gaussians": str(self._gaussians_file), "cameras": cameras,
+                "outputs": [str(p) for p in self._output_files], "device": self.device, "eps2d": self.eps2d,
+                "backend": self.backend}
+
+    def output(self, frame: int) -> Path:
+        """Where frame ``frame``'s image is (complete once it is in ``frames_done``)."""
+        return self._output_files[frame]
+
+    def take_progress(self, event: dict[str, Any]) -> None:
+        frame = event.get("frame")
+        if isinstance(frame, int) and 0 <= frame < len(self._output_files) and frame not in self.frames_done:
+            self.frames_done.append(frame)
+            if self.on_frame is not None:
+                self.on_frame(frame, self._output_files[frame])
+
+    def take_done(self, event: dict[str, Any]) -> None:
+        self.result = [np.load(path, allow_pickle=False) for path in self._output_files]
+
+    def scratch_files(self) -> list[Path]:
+        return list(self._made)
+
+
+AnyJob = TypeVar("AnyJob", bound="Job | RenderJob")
+
 
 class InferenceWorker:
     """A long-lived worker process (started on first use) that converts one photo at a time."""
@@ -125,7 +235,7 @@ class InferenceWorker:
         self._events: queue.Queue[dict[str, Any] | None] = queue.Queue()
         self._heard = time.monotonic()  # when the worker last said anything (set by the reader thread)
         self._stderr: IO[str] | None = None
-        self._job: Job | None = None
+        self._job: Job | RenderJob | None = None
         self._next_id = 1
         self.scratch = Path(tempfile.mkdtemp(prefix="sharp-worker-"))  # result files, removed once read
 
@@ -195,14 +305,19 @@ class InferenceWorker:
 
     # ---- jobs ---------------------------------------------------------------------------------
 
-    def submit(self, job: Job) -> Job:
+    def submit(self, job: AnyJob) -> AnyJob:
         """Start ``job`` (the worker starts if needed); follow it with ``poll``."""
         if self.busy:
             raise SharpError("SHARP is already converting an image; wait for it or cancel it first")
         process = self._start()
         job.id, self._next_id = self._next_id, self._next_id + 1
-        job.out = self.scratch / f"job-{job.id}.npz"
         self._job = job
+        try:
+            job.prepare(self.scratch)
+        except (OSError, ValueError) as e:
+            job.error = OutputError.about(self.scratch, f"cannot hold the job's files ({e})", subject="folder")
+            self._cleanup_job()
+            raise job.error from None
         self._heard = time.monotonic()
         try:
             assert process.stdin is not None
@@ -212,7 +327,7 @@ class InferenceWorker:
             self._fail(job, last_words=True)
         return job
 
-    def poll(self) -> Job | None:
+    def poll(self) -> Job | RenderJob | None:
         """Take in what the worker reported; returns the current job (finished or not)."""
         job = self._job
         if job is None:
@@ -230,9 +345,10 @@ class InferenceWorker:
                 self._handle(job, event)
         return job
 
-    def run(self, job: Job, progress: Callable[[str, float], None] | None = None,
-            cancel: Callable[[], bool] | None = None, interval: float = 0.05) -> Gaussians:
-        """Submit and wait: the synchronous path (background Blender, scripts, the tests)."""
+    def run(self, job: Job | RenderJob, progress: Callable[[str, float], None] | None = None,
+            cancel: Callable[[], bool] | None = None, interval: float = 0.05) -> Any:
+        """Submit and wait: the synchronous path (background Blender, scripts, the tests); the job's
+        result (``Gaussians`` for a ``Job``, the images for a ``RenderJob``)."""
         job.on_progress = progress
         self.submit(job)
         while True:
@@ -253,16 +369,17 @@ class InferenceWorker:
         if self.busy:
             self.stop()
 
-    def _handle(self, job: Job, event: dict[str, Any]) -> None:
+    def _handle(self, job: Job | RenderJob, event: dict[str, Any]) -> None:
         kind = event.get("event")
         if kind == "progress":
             job.stage, job.fraction = str(event["stage"]), float(event["fraction"])
             job.detail = str(event.get("detail", job.detail))
+            job.take_progress(event)
             if job.on_progress is not None:
                 job.on_progress(job.stage, job.fraction)
         elif kind == "done":
             try:
-                job.result = load_result(Path(event["out"]))
+                job.take_done(event)
             except (OSError, ValueError, KeyError, SharpError) as e:
                 job.error = WorkerCrashed(f"the SHARP worker's result could not be read ({e})")
             self._cleanup_job()
@@ -275,7 +392,7 @@ class InferenceWorker:
                                       f"{line[:200]!r}; the worker was stopped")
             self.stop()
 
-    def _fail(self, job: Job, silent: bool = False, last_words: bool = False) -> None:
+    def _fail(self, job: Job | RenderJob, silent: bool = False, last_words: bool = False) -> None:
         """The worker is gone (or went silent and is stopped now): say why as well as we can tell.
         ``last_words``: read what it wrote before it exited (an error event says why best)."""
         process = self._process
@@ -313,8 +430,9 @@ class InferenceWorker:
 
     def _cleanup_job(self) -> None:
         job = self._job
-        if job is not None and job.out is not None:
-            job.out.unlink(missing_ok=True)
+        if job is not None:
+            for path in job.scratch_files():
+                path.unlink(missing_ok=True)
 
     def _pump(self, stream: IO[str] | None, events: queue.Queue[dict[str, Any] | None]) -> None:
         """Reader thread: the worker's event lines into a queue; None when it exits. Never touches bpy."""
@@ -421,6 +539,8 @@ def save_result(g: Gaussians, path: Path) -> None:
         extra["image_size"] = np.array(g.image_size)
     if g.layers is not None:
         extra["layers"] = g.layers
+    if g.sh_rest is not None:
+        extra["sh_rest"] = g.sh_rest
     tmp = path.with_suffix(".partial.npz")
     np.savez(tmp, **{k: getattr(g, k) for k in ARRAYS}, **extra)
     os.replace(tmp, path)
@@ -434,6 +554,7 @@ def load_result(path: Path) -> Gaussians:
             image_size=tuple(int(v) for v in data["image_size"]) if "image_size" in data else None,  # type: ignore[arg-type]
             color_space=str(data["color_space"]),
             layers=data["layers"] if "layers" in data else None,
+            sh_rest=data["sh_rest"] if "sh_rest" in data else None,
         )
 
 
@@ -516,8 +637,67 @@ def _answer(request: dict[str, Any], channel: EventChannel, cache: dict[tuple[st
         g = predictor.predict(request["image"], focal_35mm=request.get("focal_35mm"), progress=progress)
         save_result(g, Path(request["out"]))
         channel.send(event="done", job=job, out=request["out"])
+    elif command == "render":
+        _render(request, channel)
+        channel.send(event="done", job=job)
     else:
-        raise ProtocolError(f"the SHARP worker does not know the command {command!r} (known: check, predict)")
+        raise ProtocolError(f"the SHARP worker does not know the command {command!r} (known: check, predict, "
+                            "render)")
+
+
+def _render(request: dict[str, Any], channel: EventChannel) -> None:
+    """The render command: every camera's frame to its .npy file, in order, each as soon as it is done."""
+    from .cameras import Camera
+    from .devices import resolve_device
+    from .render import render_gaussians
+
+    job = request.get("job")
+    try:
+        source, cameras, outputs = Path(str(request["gaussians"])), request["cameras"], request["outputs"]
+    except KeyError as e:
+        raise ProtocolError(f"the render request has no {e.args[0]!r}") from None
+    if not isinstance(cameras, list) or not isinstance(outputs, list) or len(cameras) != len(outputs):
+        raise ProtocolError("the render request needs a list of cameras and a list of as many output files")
+    try:
+        gaussians = load_result(source)
+    except FileNotFoundError:
+        raise GaussiansError.about(source, "no such file (the splats to render)") from None
+    except (OSError, ValueError, KeyError) as e:
+        raise GaussiansError.about(source, f"cannot be read as splats to render ({e})") from None
+    views = []
+    for i, described in enumerate(cameras):
+        try:
+            views.append(Camera.from_dict(described))
+        except (SharpError, KeyError, TypeError, ValueError) as e:  # CameraError says what is wrong
+            raise ProtocolError(f"camera {i + 1} of the render request cannot be used: {e}") from None
+    device = str(resolve_device(str(request.get("device", "cpu"))))
+    backend, eps2d = str(request.get("backend", "auto")), float(request.get("eps2d", 0.0))
+    count = len(views)
+    detail = [f"on the {device.upper()}, {len(gaussians):,} splats, {count} frame{'s' if count != 1 else ''}"]
+    for i, (camera, output) in enumerate(zip(views, outputs)):
+
+        def progress(*args: Any, frame: int = i) -> None:
+            fraction = float(args[-1]) if args else 0.0  # the renderer's own fraction of this frame
+            extra = {"detail": detail.pop()} if detail else {}
+            channel.send(event="progress", job=job, stage="rendering",
+                         fraction=(frame + min(max(fraction, 0.0), 1.0)) / count, **extra)
+
+        progress(0.0)
+        image = render_gaussians(gaussians, camera, eps2d=eps2d, backend=backend, device=device, progress=progress)
+        _save_frame(np.ascontiguousarray(image, dtype=np.float32), Path(str(output)))
+        channel.send(event="progress", job=job, stage="rendering", fraction=(i + 1) / count, frame=i)
+
+
+def _save_frame(image: np.ndarray, path: Path) -> None:
+    """One frame's .npy, complete under its name or not there at all."""
+    tmp = path.with_name(f".{path.name}.partial")
+    try:
+        with open(tmp, "wb") as f:
+            np.save(f, image, allow_pickle=False)
+        os.replace(tmp, path)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise OutputError.about(path, f"cannot be written ({e.strerror or e})") from None
 
 
 def _predictor(cache: dict[tuple[str, str, str], Any], request: dict[str, Any],
