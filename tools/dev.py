@@ -133,7 +133,37 @@ def ensure_env(env: Env) -> Path:
 
 
 def setup(names: list[str]) -> dict[str, Path]:
-    return {name: ensure_env(ENVS[name]) for name in names}
+    pythons = {name: ensure_env(ENVS[name]) for name in names}
+    ensure_npm_tools()
+    return pythons
+
+
+# PlayCanvas' splat-transform, the third-party splat tool tests/test_ply_interop.py reads our PLYs with
+NPM_TOOLS = VENVS / "npm"
+NPM_PACKAGES = ("@playcanvas/splat-transform@3.7.0",)
+
+
+def ensure_npm_tools() -> None:
+    """Install the pinned npm packages into .venv/npm once (a stamp skips it after); without npm the
+    interop test says it is skipped, so this only warns."""
+    npm = shutil.which("npm")
+    if npm is None:
+        log("npm not found: the splat-transform interop test will be skipped")
+        return
+    stamp = NPM_TOOLS / ".sharp-stamp"
+    want = " ".join(NPM_PACKAGES)
+    if stamp.is_file() and stamp.read_text() == want:
+        return
+    log(f"installing {want} into {NPM_TOOLS} ...")
+    t0 = time.time()
+    NPM_TOOLS.mkdir(parents=True, exist_ok=True)
+    # --ignore-scripts: no install script is needed to read and write files (one dependency builds WebGPU)
+    if run([npm, "install", "--prefix", NPM_TOOLS, "--no-audit", "--no-fund", "--ignore-scripts",
+            "--loglevel", "error", *NPM_PACKAGES]) != 0:
+        log("npm install failed: the splat-transform interop test will be skipped")
+        return
+    stamp.write_text(want)
+    log(f"npm tools ready in {time.time() - t0:.0f} s")
 
 
 # ---- test -----------------------------------------------------------------------------------------
