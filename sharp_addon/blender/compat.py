@@ -1,4 +1,4 @@
-"""What differs between the supported Blender versions (4.2 LTS to 5.2, ready for 5.3), in one place.
+"""What differs between the supported Blender versions (4.2 LTS to 5.3), in one place.
 
 Every version switch of the Blender layer asks here, by feature where Blender lets us test for
 it and by version only where it does not.
@@ -21,6 +21,12 @@ def can_size_pointclouds() -> bool:
     """``PointCloud.resize`` (5.1+) lets Python make a point cloud of N points; earlier we use a mesh."""
     rna: Any = bpy.types.PointCloud.bl_rna
     return "resize" in rna.functions
+
+
+def has_native_splats() -> bool:
+    """Blender 5.3+ renders point clouds of ``type`` ``GAUSSIAN_SPLAT`` natively (no proxies needed)."""
+    rna: Any = bpy.types.PointCloud.bl_rna
+    return "type" in rna.properties
 
 
 def float4_attribute_type() -> str:

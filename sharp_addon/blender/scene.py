@@ -315,6 +315,8 @@ def _new_splat_data(g: G.Gaussians, name: str) -> bpy.types.Mesh | bpy.types.Poi
         data = bpy.data.meshes.new(name)
         data.vertices.add(n)
     _fill_attributes(data, g)
+    if compat.has_native_splats():
+        data.type = "GAUSSIAN_SPLAT"  # Blender 5.3+: EEVEE and Cycles render it natively
     data.update_tag()
     return data
 
@@ -324,7 +326,10 @@ def _fill_attributes(data: bpy.types.Mesh | bpy.types.PointCloud, g: G.Gaussians
     _write(attributes, "position", "FLOAT_VECTOR", g.means)
     _write(attributes, "scale", "FLOAT_VECTOR", g.scales)
     _write(attributes, "rotation", "QUATERNION", g.quats)
-    encoded = G.linear_to_srgb(g.colors) if g.color_space == "srgb" else g.colors
+    # Blender 5.3 decodes radiance:base as the SH DC of sRGB-encoded colours whatever the file said
+    # (measured by rendering, docs/rendering.md): native clouds always get that encoding
+    srgb = g.color_space == "srgb" or compat.has_native_splats()
+    encoded = G.linear_to_srgb(g.colors) if srgb else g.colors
     base = np.concatenate([G.color_to_sh_dc(encoded), g.opacities[:, None]], axis=1)
     _write(attributes, "radiance:base", compat.float4_attribute_type(), base)
     if g.sh_rest is not None:
@@ -340,7 +345,7 @@ def _fill_attributes(data: bpy.types.Mesh | bpy.types.PointCloud, g: G.Gaussians
     if g.image_size is not None:  # ID properties hold 32-bit ints: larger sizes go in as (exact) doubles
         fits = max(g.image_size) < 2**31
         data[IMAGE_SIZE] = list(g.image_size) if fits else [float(v) for v in g.image_size]
-    data[COLOR_SPACE] = g.color_space
+    data[COLOR_SPACE] = "srgb" if srgb else g.color_space  # how radiance:base is encoded
 
 
 def _write(attributes: Any, name: str, data_type: str, values: np.ndarray) -> None:
@@ -414,6 +419,10 @@ def set_transparency(obj: bpy.types.Object, method: str) -> None:
         raise GaussiansError.about(obj.name, "has no SHARP Splats modifier")
     material = splat_shading.ensure_splat_material(method)
     set_modifier_input(modifier, "Splat Material", material)
+    if compat.has_native_splats():
+        # 5.3's native splats shade with the data's material when it has one: our proxy
+        # material there makes them transparent (a black render); without one they emit their colour
+        return
     # the material on the data too, so the Material tab and exporters see it
     materials: Any = obj.data.materials
     if len(materials) == 0:

@@ -453,17 +453,27 @@ def _build_node_group() -> Any:
         extent = b.math("MULTIPLY", k, inputs("Splat Size"), "k × Splat Size")
         sigma = b.vmath("MAXIMUM", scale, (1e-9, 1e-9, 1e-9), label="Sigma, never 0")
 
-    with b.stage("Gaussian proxies"):
-        cube = b.node("GeometryNodeMeshCube", {"Size": (2.0, 2.0, 2.0)}, "Cube [-1, 1]³")
-        proxy = b.node("GeometryNodeSetMaterial", {"Geometry": b.out(cube, "Mesh"),
-                                                   "Material": inputs("Splat Material")}, "Splat Material")
-        splats = b.node("GeometryNodeInstanceOnPoints", {
-            "Points": geometry,
-            "Selection": selection,
-            "Instance": b.out(proxy, "Geometry"),
-            "Rotation": rotation,
-            "Scale": b.vmath("SCALE", sigma, scale=extent, label="Half-edges k sigma"),
-        })
+    native = compat.has_native_splats()
+    with b.stage("Native Gaussian splats" if native else "Gaussian proxies"):
+        if native:  # Blender 5.3+: the filtered cloud itself, rendered as splats by EEVEE and Cycles
+            shown = b.node("GeometryNodeDeleteGeometry", {"Geometry": geometry,
+                                                          "Selection": b.not_(selection, "Not shown")},
+                           "Drop splats not shown", domain="POINT")
+            splats = b.node("GeometryNodePointsSetType", {"Points": b.out(shown, "Geometry")}, "As Gaussian splats")
+            splats.inputs["Type"].default_value = "3D Gaussian Splat"  # the menu item names
+            gaussians = b.out(splats, "Points")
+        else:
+            cube = b.node("GeometryNodeMeshCube", {"Size": (2.0, 2.0, 2.0)}, "Cube [-1, 1]³")
+            proxy = b.node("GeometryNodeSetMaterial", {"Geometry": b.out(cube, "Mesh"),
+                                                       "Material": inputs("Splat Material")}, "Splat Material")
+            splats = b.node("GeometryNodeInstanceOnPoints", {
+                "Points": geometry,
+                "Selection": selection,
+                "Instance": b.out(proxy, "Geometry"),
+                "Rotation": rotation,
+                "Scale": b.vmath("SCALE", sigma, scale=extent, label="Half-edges k sigma"),
+            })
+            gaussians = b.out(splats, "Instances")
 
     with b.stage("Fast points"):
         # the mesh's vertices (Blender < 5.1) or the point cloud itself, radius k sigma_max
@@ -478,6 +488,9 @@ def _build_node_group() -> Any:
                                                       "Selection": b.not_(selection, "Hidden")},
                        "Drop hidden points", domain="POINT")
         cloud = b.node("GeometryNodeSetPointRadius", {"Points": b.out(cloud, "Geometry"), "Radius": radius})
+        if native:  # the data is a splat cloud: these are to be drawn as plain points
+            cloud = b.node("GeometryNodePointsSetType", {"Points": b.out(cloud, "Points")}, "As plain points")
+            cloud.inputs["Type"].default_value = "Points"
         join = b.node("GeometryNodeJoinGeometry")
         b.link(b.out(cloud, "Points"), join, "Geometry")
         b.link(b.out(from_mesh, "Points"), join, "Geometry")
@@ -488,7 +501,7 @@ def _build_node_group() -> Any:
         in_viewport = b.out(b.node("GeometryNodeIsViewport"), "Is Viewport")
         use_points = b.or_(inputs("Show as Points"), b.and_(inputs("Points in Viewport"), in_viewport,
                                                             "Points here (viewport)"), "Show points")
-        switch = b.node("GeometryNodeSwitch", {"Switch": use_points, "False": b.out(splats, "Instances"),
+        switch = b.node("GeometryNodeSwitch", {"Switch": use_points, "False": gaussians,
                                                "True": b.out(points, "Geometry")}, "Gaussians or points",
                         input_type="GEOMETRY")
         gout = b.node("NodeGroupOutput")
