@@ -145,11 +145,31 @@ def test_from_image_builds_what_output_says(addon, clean_scene, bpy_session, pre
         assert mesh.parent.name == "sample_640x480 Photo"
     assert made["images"] == {"sample_640x480.png"} and f"{mesh.name} Photo" in made["materials"]
     assert mesh.type == "MESH" and len(mesh.data.polygons) > 0 and "UVMap" in mesh.data.uv_layers
+    (image,) = [n.image for n in mesh.active_material.node_tree.nodes if n.bl_idname == "ShaderNodeTexImage"]
+    assert image.colorspace_settings.name == "sRGB" and tuple(image.size) == (640, 480)
     so = importlib.import_module(ADDON_MODULE + ".blender.scene")
     if output == "BOTH":
         splats = so.object_to_gaussians(bpy.data.objects["sample_640x480"])
         side = int(np.sqrt(np.count_nonzero(splats.layers == 0)))
         assert len(mesh.data.vertices) <= side * side
+
+
+@pytest.mark.torch
+def test_redo_with_another_mesh_cut_rebuilds_without_running_sharp_again(addon, clean_scene, bpy_session, prefs,  # noqa: F811
+                                                                          tiny_checkpoint, monkeypatch):
+    bpy = bpy_session
+    runner = importlib.import_module(ADDON_MODULE + ".blender.runner")
+    prefs.checkpoint_path = str(tiny_checkpoint)
+    assert bpy.ops.sharp.from_image(filepath=str(SAMPLE), output="MESH", mesh_cut=10.0) == {"FINISHED"}
+    whole = len(bpy.data.objects["sample_640x480"].data.polygons)
+
+    def no_worker():
+        raise AssertionError("SHARP ran again for a mesh-only change")
+
+    monkeypatch.setattr(runner, "worker", no_worker)
+    bpy.ops.wm.read_homefile(use_factory_startup=True, use_empty=True)  # as undo would
+    assert bpy.ops.sharp.from_image(filepath=str(SAMPLE), output="MESH", mesh_cut=0.0) == {"FINISHED"}
+    assert len(bpy.data.objects["sample_640x480"].data.polygons) < whole  # the small model's depths vary
 
 
 @pytest.mark.torch
