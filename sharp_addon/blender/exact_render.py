@@ -362,11 +362,26 @@ def draw_render_menu(self: bpy.types.Menu, context: bpy.types.Context) -> None:
                     icon="RENDER_ANIMATION").animation = True
 
 
+def draw_panel_button(self: bpy.types.Panel, context: bpy.types.Context) -> None:
+    self.layout.operator(SHARP_OT_render_exact.bl_idname, text="Render Splats (Exact)", icon="RENDER_STILL")
+
+
+def _hooks() -> list[tuple[Any, Callable[..., None]]]:
+    """(menu or panel, draw function) pairs: the Render menu, and the object's SHARP Splats panel."""
+    found: list[tuple[Any, Callable[..., None]]] = [(bpy.types.TOPBAR_MT_render, draw_render_menu)]
+    panel = getattr(bpy.types, "SHARP_PT_splat_object", None)  # ui.py's; registered before the features
+    if panel is not None:
+        found.append((panel, draw_panel_button))
+    return found
+
+
 def register() -> None:
     """Menus and other hooks beyond the classes (called after the classes are registered)."""
-    bpy.types.TOPBAR_MT_render.append(draw_render_menu)  # type: ignore[arg-type]  # stub: menus' draw(self, context)
+    for owner, draw in _hooks():
+        owner.append(draw)
 
 
 def unregister() -> None:
     """Undo register."""
-    bpy.types.TOPBAR_MT_render.remove(draw_render_menu)  # type: ignore[arg-type]
+    for owner, draw in _hooks():
+        owner.remove(draw)

@@ -245,3 +245,81 @@ def test_refusals_are_reported_and_change_nothing(addon, clean_scene, bpy_sessio
         bpy.ops.sharp.render_exact(animation=True)
     assert id_names(bpy) == before and list(tmp_path.iterdir()) == []
     assert made.splats.name in bpy.data.objects
+
+
+def test_the_render_menu_and_the_panel_offer_it(addon, bpy_session):
+    bpy = bpy_session
+    exact = addon_module("blender.exact_render")
+    assert bpy.ops.sharp.render_exact.get_rna_type().name == "Render Splats (Exact)"
+    assert exact.draw_render_menu in bpy.types.TOPBAR_MT_render._dyn_ui_initialize()
+    assert exact.draw_panel_button in bpy.types.SHARP_PT_splat_object._dyn_ui_initialize()
+
+
+def test_a_png_frame_is_saved_as_the_scene_shows_it(addon, clean_scene, bpy_session, inference, tmp_path):
+    bpy = bpy_session
+    exact = addon_module("blender.exact_render")
+    gaussians = addon_module("gaussians")
+    scene = clean_scene
+    g = small_gaussians()
+    made = built(bpy, g)  # sets the Standard view transform
+    scene.render.filepath = str(tmp_path / "still_")
+    scene.render.image_settings.file_format = "PNG"
+    scene.render.image_settings.color_mode = "RGBA"
+    scene.render.dither_intensity = 0.0
+    images = exact.render_exact(scene, made.splats, made.camera, [scene.frame_current],
+                                [tmp_path / "still.png"])
+    back = bpy.data.images.load(str(tmp_path / "still.png"))
+    try:
+        got = image_pixels(back)
+    finally:
+        bpy.data.images.remove(back)
+    straight = exact.straight_rows_bottom_up(images[0])
+    seen = straight[..., 3] > 0.05  # where the colour survives 8-bit alpha
+    np.testing.assert_allclose(got[..., 3], straight[..., 3], atol=1 / 255 + 1e-6)
+    want = gaussians.linear_to_srgb(np.clip(straight[..., :3], 0, 1))
+    assert np.abs(got[..., :3][seen] - want[seen]).max() <= 1.5 / 255
+    assert [p.name for p in tmp_path.iterdir()] == ["still.png"]
+
+
+def test_escape_in_the_modal_render_cancels_and_leaves_no_files(addon, clean_scene, bpy_session, inference,
+                                                               tmp_path):
+    from types import SimpleNamespace
+
+    bpy = bpy_session
+    exact = addon_module("blender.exact_render")
+    made = built(bpy, small_gaussians())
+    frames = list(range(1, 41))
+    plan = exact.ExactRender(clean_scene, made.splats, made.camera, frames,
+                             [tmp_path / f"f{i}.png" for i in frames])
+    reports: list[tuple[set, str]] = []
+    modal = exact.ModalRender(SimpleNamespace(report=lambda kind, text: reports.append((kind, text))), plan)
+    before = id_names(bpy)
+    addon_module("blender.runner").worker().submit(plan.job)  # what start() does, less the window's handler
+    assert modal.handle(bpy.context, "MOUSEMOVE") == {"PASS_THROUGH"}
+    while not plan.job.frames_done:  # at least one frame written before Esc
+        assert modal.handle(bpy.context, "TIMER") == {"PASS_THROUGH"}
+    assert any(tmp_path.iterdir())
+    assert modal.handle(bpy.context, "ESC") == {"CANCELLED"}
+    assert reports == [({"INFO"}, "Exact render cancelled: no files were left")]
+    assert list(tmp_path.iterdir()) == [] and id_names(bpy) == before
+
+
+def test_the_modal_render_shows_the_image_when_done(addon, clean_scene, bpy_session, inference):
+    import time
+    from types import SimpleNamespace
+
+    bpy = bpy_session
+    exact = addon_module("blender.exact_render")
+    made = built(bpy, small_gaussians())
+    plan = exact.ExactRender(clean_scene, made.splats, made.camera, [1])
+    reports: list[tuple[set, str]] = []
+    modal = exact.ModalRender(SimpleNamespace(report=lambda kind, text: reports.append((kind, text))), plan)
+    addon_module("blender.runner").worker().submit(plan.job)  # what start() does, less the window's handler
+    deadline = time.monotonic() + 60
+    while (result := modal.handle(bpy.context, "TIMER")) == {"PASS_THROUGH"} and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert result == {"FINISHED"}, reports
+    assert "Exact render: frame 1/1" in modal.status() and "on the CPU" in modal.status()
+    got = image_pixels(bpy.data.images[exact.IMAGE_NAME])
+    np.testing.assert_array_equal(got, exact.straight_rows_bottom_up(plan.job.result[0]))
+    assert reports == [({"INFO"}, f"Rendered 1 frame exactly into '{exact.IMAGE_NAME}'")]
