@@ -12,12 +12,13 @@ import math
 import sys
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
 
 import numpy as np
 
-from . import batch, dependencies
+from . import batch, camera_moves, dependencies
 from .api import DEVICES, PRECISIONS
 from .errors import Cancelled, GaussiansError, ImageError, OutputError, PLYError, SharpError
 from .files import path_kind
@@ -26,9 +27,20 @@ from .ply import LAYOUTS, folder_problem, read_ply, write_ply
 
 FORMATS = ("ply", "blend", "both")
 RENDER_SUFFIX = "_render.png"
+MOVE_VIDEO_SUFFIX = "_move.mp4"
 # builds one photo's Blender scene and writes it (blend path) and its render (PNG path), each only if
-# given and each atomically; the Blender layer passes it to main() (the core never imports Blender)
-SceneWriter = Callable[[Gaussians, str, "Path | None", "Path | None"], None]
+# given and each atomically, with a camera move when given (keyword ``move``, only then passed); the
+# Blender layer passes it to main() (the core never imports Blender)
+SceneWriter = Callable[..., None]
+
+
+@dataclass(frozen=True)
+class MoveRequest:
+    """``--move PRESET --frames N``: the camera move added to each scene, rendered to ``video`` if given."""
+
+    preset: str
+    frames: int
+    video: Path | None = None
 
 
 class _Parser(argparse.ArgumentParser):
@@ -46,6 +58,17 @@ def _fraction(text: str) -> float:
         value = math.nan
     if not 0.0 <= value <= 1.0:  # NaN fails too
         raise argparse.ArgumentTypeError(f"must be a number from 0 to 1; got '{text}'")
+    return value
+
+
+def _frame_count(text: str) -> int:
+    """A camera move's frame count: a whole number from 2."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 2:
+        raise argparse.ArgumentTypeError(f"must be a whole number of frames, at least 2; got '{text}'")
     return value
 
 
@@ -105,6 +128,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--render", action="store_true",
                    help=f"also a Cycles render from the photo's camera, NAME{RENDER_SUFFIX} (needs --format "
                    "blend or both)")
+    p.add_argument("--move", choices=camera_moves.PRESETS, metavar="PRESET",
+                   help=f"add a camera move to each scene ({', '.join(camera_moves.PRESETS)}), sized by the scene's "
+                   f"depth; with --render it is also rendered in Cycles to NAME{MOVE_VIDEO_SUFFIX} (H.264). Needs "
+                   "--format blend or both")
+    p.add_argument("--frames", type=_frame_count, default=48, help="frames of the --move (default 48)")
     p.add_argument("--list", action="store_true",
                    help="print the sorted images (index, output name, path) and stop; no checkpoint needed")
     p.set_defaults(run=_predict)
@@ -187,6 +215,10 @@ def _predict(args: argparse.Namespace) -> int:
         print("error: sharp predict: --render renders the Blender scene; add --format blend or --format both",
               file=sys.stderr)
         return 2
+    if args.move and not wants_scene:
+        print("error: sharp predict: --move animates the Blender scene's camera; add --format blend or --format "
+              "both", file=sys.stderr)
+        return 2
     out = Path(args.output)
     images = batch.list_images(args.input, exclude=out)
     names = batch.output_names(images)
@@ -226,6 +258,8 @@ class _Batch:
             found["blend"] = self.out / f"{name}.blend"
         if self.args.render:
             found["render"] = self.out / f"{name}{RENDER_SUFFIX}"
+        if self.args.render and self.args.move:
+            found["move_video"] = self.out / f"{name}{MOVE_VIDEO_SUFFIX}"
         return found
 
     def convert(self, image: batch.Image, name: str, number: int, total: int, lone: bool) -> None:
@@ -245,9 +279,12 @@ class _Batch:
             written = []
             if "ply" in todo:
                 written.append(write_ply(g, todo["ply"], layout=self.args.layout))
-            if "blend" in todo or "render" in todo:
-                self.args.scene_writer(g, name, todo.get("blend"), todo.get("render"))
-                written += [todo[kind] for kind in ("blend", "render") if kind in todo]
+            if "blend" in todo or "render" in todo or "move_video" in todo:
+                extra = {}
+                if self.args.move:
+                    extra["move"] = MoveRequest(self.args.move, self.args.frames, todo.get("move_video"))
+                self.args.scene_writer(g, name, todo.get("blend"), todo.get("render"), **extra)
+                written += [todo[kind] for kind in ("blend", "render", "move_video") if kind in todo]
         except (ImageError, GaussiansError) as e:
             if lone:
                 raise

@@ -3,8 +3,9 @@
 ``write_scene`` is the scene writer ``blender -c sharp predict --format blend|both`` hands to
 ``cli.main`` (the core never imports this layer). Per photo it starts from an empty factory scene,
 builds what *Add > SHARP from Image* builds (``scene.gaussians_to_object``: splat object, photo
-frame, matched camera, render set-up), and saves it with relative paths; ``--render`` then renders
-it in Cycles from the photo's camera. Each file is written under a temporary name and renamed when
+frame, matched camera, render set-up), adds ``--move``'s camera move (``camera_moves``), and saves
+it with relative paths; ``--render`` then renders it in Cycles from the photo's camera, and the move
+to NAME_move.mp4. Each file is written under a temporary name and renamed when
 complete (``sharp_addon.batch.atomic_output``).
 
 The same from a script (``blender -b --python-expr``): ``run_from_argv()`` takes the arguments
@@ -18,13 +19,18 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import bpy
 
 from ..batch import atomic_output
 from ..errors import OutputError
 from ..gaussians import Gaussians
+from . import camera_moves
 from . import scene as splat_scene
+
+if TYPE_CHECKING:
+    from ..cli import MoveRequest
 
 # --render: a quick look from the photo's camera, not a final image. Cycles on the CPU (the factory
 # default device; GPU workers can render the saved .blend themselves), 4 samples without denoising
@@ -35,8 +41,10 @@ RENDER_SAMPLES = 4
 RENDER_PERCENTAGE = 50
 
 
-def write_scene(gaussians: Gaussians, name: str, blend: Path | None, render: Path | None) -> None:
-    """The scene for one photo: saved to ``blend`` and rendered to ``render`` (each when given).
+def write_scene(gaussians: Gaussians, name: str, blend: Path | None, render: Path | None,
+                move: MoveRequest | None = None) -> None:
+    """The scene for one photo: saved to ``blend`` and rendered to ``render`` (each when given), with
+    ``move``'s camera move added (and rendered to its video, when it names one).
 
     Replaces the current file with an empty factory scene first, so it runs only in background
     Blender (``blender -b``), where no one's unsaved work can be lost.
@@ -46,7 +54,13 @@ def write_scene(gaussians: Gaussians, name: str, blend: Path | None, render: Pat
                                 "(blender -b -c sharp predict ...): each photo starts from an empty file")
     bpy.ops.wm.read_homefile(use_empty=True, use_factory_startup=True)
     scene = bpy.context.scene
-    splat_scene.gaussians_to_object(gaussians, name)
+    made = splat_scene.gaussians_to_object(gaussians, name)
+    photo_camera = made.camera
+    if move is not None:
+        if photo_camera is None:
+            raise OutputError.about(blend or render or name, "a camera move needs the photo's camera (its focal "
+                                    "length is unknown)")
+        camera_moves.add_camera_move(made.splats, move.preset, move.frames, scene=scene)
     if blend is not None:
         with atomic_output(blend) as tmp:
             try:
@@ -61,12 +75,22 @@ def write_scene(gaussians: Gaussians, name: str, blend: Path | None, render: Pat
         scene.render.image_settings.file_format = "PNG"
         scene.render.image_settings.color_mode = "RGBA"
         scene.render.image_settings.color_depth = "8"
+        move_camera, scene.camera = scene.camera, photo_camera or scene.camera  # the still: the photo's view
         with atomic_output(render) as tmp:
             try:
                 bpy.ops.render.render(write_still=False)
                 bpy.data.images["Render Result"].save_render(filepath=str(tmp), scene=scene)
             except RuntimeError as e:
                 raise OutputError.about(render, f"cannot be rendered or saved ({str(e).strip()})") from None
+        scene.camera = move_camera
+    if move is not None and move.video is not None:
+        if render is None:
+            scene.render.engine = RENDER_ENGINE
+            scene.cycles.samples = RENDER_SAMPLES
+            scene.cycles.use_denoising = False
+            scene.render.resolution_percentage = RENDER_PERCENTAGE
+        assert scene is not None
+        camera_moves.render_camera_move(scene, video=move.video)
 
 
 def cli_main(argv: list[str]) -> int:
