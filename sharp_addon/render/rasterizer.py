@@ -67,27 +67,25 @@ def project(g: Gaussians, camera: Camera, eps2d: float, device: torch.device) ->
     cov2 = jac @ cov @ jac.transpose(1, 2)
     a, b, c = cov2[:, 0, 0] + eps2d, cov2[:, 0, 1], cov2[:, 1, 1] + eps2d
     det = a * c - b * b
-    mid = 0.5 * (a + c)
-    lambda_max = mid + torch.sqrt(torch.clamp(mid * mid - det, min=0.0))
-    radius = torch.ceil(3.0 * torch.sqrt(lambda_max))
-    u = camera.fx * p[:, 0] / z + camera.cx
-    v = camera.fy * p[:, 1] / z + camera.cy
-    on_screen = ((det > 0) & (u + radius > 0) & (u - radius < camera.width)
-                 & (v + radius > 0) & (v - radius < camera.height))
+    # the 3-sigma ellipse d^T S^-1 d <= 9 lies within |dx| <= 3 sqrt(S_xx), |dy| <= 3 sqrt(S_yy):
+    # that box (inside 3DGS's square of radius ceil(3 sqrt(lambda_max))) decides the tiles
+    extent = 3.0 * torch.sqrt(torch.clamp(torch.stack([a, c], dim=1), min=0.0))
+    uv = torch.stack([camera.fx * p[:, 0] / z + camera.cx, camera.fy * p[:, 1] / z + camera.cy], dim=1)
+    on_screen = ((det > 0) & (uv[:, 0] + extent[:, 0] > 0) & (uv[:, 0] - extent[:, 0] < camera.width)
+                 & (uv[:, 1] + extent[:, 1] > 0) & (uv[:, 1] - extent[:, 1] < camera.height))
     sel = torch.nonzero(on_screen).squeeze(1)
     det = det[sel]
     conic = torch.stack([c[sel] / det, -b[sel] / det, a[sel] / det], dim=1)
-    return {"index": index[sel], "uv": torch.stack([u[sel], v[sel]], dim=1), "conic": conic,
-            "radius": radius[sel], "depth": z[sel]}
+    return {"index": index[sel], "uv": uv[sel], "conic": conic, "extent": extent[sel], "depth": z[sel]}
 
 
-def bin_tiles(uv: torch.Tensor, radius: torch.Tensor, depth: torch.Tensor, tiles_x: int, tiles_y: int
+def bin_tiles(uv: torch.Tensor, extent: torch.Tensor, depth: torch.Tensor, tiles_x: int, tiles_y: int
               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(splat of each sorted pair, pairs per tile, first pair of each tile): pairs sorted by tile, then depth."""
-    x0 = torch.clamp(torch.floor((uv[:, 0] - radius) / TILE), 0, tiles_x).long()
-    x1 = torch.clamp(torch.floor((uv[:, 0] + radius) / TILE) + 1, 0, tiles_x).long()
-    y0 = torch.clamp(torch.floor((uv[:, 1] - radius) / TILE), 0, tiles_y).long()
-    y1 = torch.clamp(torch.floor((uv[:, 1] + radius) / TILE) + 1, 0, tiles_y).long()
+    lo = torch.floor((uv - extent - 0.5) / TILE)  # tiles holding a pixel centre within the extent
+    hi = torch.floor((uv + extent - 0.5) / TILE) + 1
+    x0, x1 = (torch.clamp(t[:, 0], 0, tiles_x).long() for t in (lo, hi))
+    y0, y1 = (torch.clamp(t[:, 1], 0, tiles_y).long() for t in (lo, hi))
     span = x1 - x0
     per_splat = span * (y1 - y0)
     n = uv.shape[0]
@@ -117,15 +115,25 @@ def _render(g: Gaussians, camera: Camera, colors: np.ndarray, eps2d: float, dev:
     tiles_x, tiles_y = -(-camera.width // TILE), -(-camera.height // TILE)
     n_tiles = tiles_x * tiles_y
     s = project(g, camera, eps2d, dev)
-    splat, counts, starts = bin_tiles(s["uv"], s["radius"], s["depth"], tiles_x, tiles_y)
+    splat, counts, starts = bin_tiles(s["uv"], s["extent"], s["depth"], tiles_x, tiles_y)
     uv, conic = s["uv"], s["conic"]
     opacity = torch.as_tensor(g.opacities, device=dev)[s["index"]]
     color = torch.as_tensor(colors, dtype=torch.float32, device=dev)[s["index"]]
     # pixel centres of every tile, [n_tiles, 256]
-    local = torch.arange(TILE * TILE, device=dev)
+    # per splat: the exponent's coefficients, -(A dx^2 + 2 B dx dy + C dy^2) / 2 with (A, B, C) the
+    # conic, and the smallest alpha it may take: 1/255, and o exp(-9/2) at the 3-sigma cut
+    coef = torch.stack([-0.5 * conic[:, 0], -conic[:, 1], -0.5 * conic[:, 2]], dim=1)
+    floor = torch.clamp(opacity * float(np.exp(-0.5 * EXTENT2)), min=ALPHA_MIN)
+    # a padding entry past the last splat: opacity 0, never taken
+    coef, floor = torch.cat([coef, coef.new_zeros(1, 3)]), torch.cat([floor, floor.new_ones(1)])
+    opacity, uv = torch.cat([opacity, opacity.new_zeros(1)]), torch.cat([uv, uv.new_zeros(1, 2)])
+    color = torch.cat([color, color.new_zeros(1, 3)])
+    splat = torch.cat([splat, splat.new_full((1,), uv.shape[0] - 1)])
+    pad = splat.shape[0] - 1
+    # pixel centres: a tile's columns and rows (the exponent separates into column and row terms)
+    offsets = torch.arange(TILE, device=dev, dtype=torch.float32) + 0.5
     tile_ids = torch.arange(n_tiles, device=dev)
-    px = ((tile_ids % tiles_x)[:, None] * TILE + local % TILE).float() + 0.5
-    py = ((tile_ids // tiles_x)[:, None] * TILE + local // TILE).float() + 0.5
+    origin = torch.stack([tile_ids % tiles_x, tile_ids // tiles_x], dim=1).float() * TILE
     transmittance = torch.ones(n_tiles, TILE * TILE, device=dev)
     rgb = torch.zeros(n_tiles, TILE * TILE, 3, device=dev)
     busy = torch.nonzero(counts > 0).squeeze(1)
@@ -141,28 +149,32 @@ def _render(g: Gaussians, camera: Camera, colors: np.ndarray, eps2d: float, dev:
         t_acc = transmittance[tiles]
         c_acc = rgb[tiles]
         alive = torch.ones_like(t_acc, dtype=torch.bool)
-        gx, gy = px[tiles], py[tiles]
+        tile_origin = origin[tiles]
         rows = torch.arange(tiles.shape[0], device=dev)
         for k in range(0, int(n.max()), CHUNK):
             j = k + steps
-            valid = j[None, :] < n[rows, None]
-            pair = torch.clamp(start[rows, None] + j[None, :], max=max(0, splat.shape[0] - 1))
-            sp = splat[pair]
-            dx = gx[rows, None, :] - uv[sp, 0, None]
-            dy = gy[rows, None, :] - uv[sp, 1, None]
-            cn = conic[sp]
-            m2 = cn[..., 0, None] * dx * dx + 2 * cn[..., 1, None] * dx * dy + cn[..., 2, None] * dy * dy
-            alpha = torch.clamp(opacity[sp][..., None] * torch.exp(-0.5 * m2), max=ALPHA_MAX)
-            alpha = torch.where((m2 <= EXTENT2) & (alpha >= ALPHA_MIN) & valid[..., None], alpha, 0.0)
+            pair = torch.where(j[None, :] < n[rows, None], start[rows, None] + j[None, :], pad)
+            sp = splat[pair]  # [g, C]
+            d = (tile_origin[rows, None, :] - uv[sp])[..., None] + offsets  # [g, C, 2, TILE]
+            dx, dy = d[:, :, 0], d[:, :, 1]
+            cf = coef[sp]
+            row_term = (cf[..., 2, None] * dy * dy)[..., :, None]  # [g, C, TILE (y), 1]
+            col_term = (cf[..., 0, None] * dx * dx)[..., None, :]  # [g, C, 1, TILE (x)]
+            power = (cf[..., 1, None] * dy)[..., :, None] * dx[..., None, :]
+            power = power.add_(row_term).add_(col_term).flatten(2)  # [g, C, TILE * TILE]
+            alpha = power.exp_().mul_(opacity[sp][..., None])
+            alpha = torch.where(alpha >= floor[sp][..., None], alpha.clamp_(max=ALPHA_MAX), 0.0)
             t0 = t_acc[rows]
             live = alive[rows]
-            t_full = t0[:, None, :] * torch.cumprod(1 - alpha, dim=1)
-            alpha = torch.where((t_full >= T_MIN) & live[:, None, :], alpha, 0.0)
-            kept = torch.cumprod(1 - alpha, dim=1)
-            before = torch.cat([t0[:, None, :], t0[:, None, :] * kept[:, :-1]], dim=1)
-            c_acc[rows] += torch.bmm((alpha * before).transpose(1, 2), color[sp])
-            t_acc[rows] = t0 * kept[:, -1]
-            alive[rows] = live & (t_full[:, -1] >= T_MIN)
+            # transmittance after each splat; a pixel takes the splats before the first one that
+            # would bring it below T_MIN (a prefix, as t_after only falls), then takes no more
+            t_after = torch.cumprod(1 - alpha, dim=1).mul_(t0[:, None, :])
+            taken = (t_after >= T_MIN).logical_and_(live[:, None, :])
+            before = torch.cat([t0[:, None, :], t_after[:, :-1]], dim=1)
+            weight = torch.where(taken, alpha.mul_(before), 0.0)
+            c_acc[rows] += torch.bmm(weight.transpose(1, 2), color[sp])
+            t_acc[rows] = torch.where(taken, t_after, t0[:, None, :]).amin(dim=1)
+            alive[rows] = live & (t_after[:, -1] >= T_MIN)
             rows = rows[(n[rows] > k + CHUNK) & alive[rows].any(dim=1)]
             if rows.shape[0] == 0:
                 break
