@@ -151,6 +151,7 @@ def test_orthographic_and_panoramic_cameras_are_refused(addon, clean_scene, bpy_
 # ---- the operator --------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_the_operators_image_is_the_exact_render_from_the_photo_and_a_moved_camera(
         addon, clean_scene, bpy_session, inference):
     bpy = bpy_session
@@ -171,6 +172,7 @@ def test_the_operators_image_is_the_exact_render_from_the_photo_and_a_moved_came
         np.testing.assert_allclose(got, exact.straight_rows_bottom_up(want), atol=1e-5)
 
 
+@pytest.mark.slow
 def test_an_animation_writes_one_file_per_frame(addon, clean_scene, bpy_session, inference, tmp_path):
     bpy = bpy_session
     cams = addon_module("blender.cameras")
