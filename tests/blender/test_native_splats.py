@@ -116,3 +116,50 @@ def test_our_file_through_blenders_importer_reads_back_the_same_gaussians(so, bp
     np.testing.assert_allclose(np.abs(np.einsum("ij,ij->i", back.quats, g.quats)), 1.0, atol=1e-5)
     np.testing.assert_allclose(back.colors, g.colors, atol=1e-5)
     np.testing.assert_allclose(back.opacities, g.opacities, atol=1e-5)
+
+
+def test_convert_to_sharp_splats_adopts_an_imported_cloud_with_the_files_camera(so, bpy_session, tmp_path):
+    g = known_scene()
+    path = tmp_path / "known.ply"
+    ply.write_ply(g, path)
+    bpy_session.ops.wm.ply_import(filepath=str(path))
+    name = bpy_session.context.active_object.name
+    assert bpy_session.ops.sharp.adopt_splats(filepath=str(path)) == {"FINISHED"}
+    obj = bpy_session.data.objects[name]
+    assert so.splat_modifier(obj) is not None and obj.parent.name.endswith("Photo")
+    assert len([o for o in bpy_session.data.objects if o.type == "POINTCLOUD"]) == 1  # the import is replaced
+    back = so.object_to_gaussians(obj)
+    assert (back.focal_px, back.image_size) == (FOCAL, (W, H))
+    np.testing.assert_allclose(back.means, g.means, atol=1e-6)
+    np.testing.assert_allclose(back.scales, g.scales, rtol=1e-5)
+    np.testing.assert_allclose(back.colors, g.colors, atol=1e-5)
+    np.testing.assert_allclose(back.opacities, g.opacities, atol=1e-5)
+    figure = psnr(render(bpy_session, "CYCLES", tmp_path / "adopted.exr", samples=SAMPLES), expected_image(g))
+    assert figure >= 35.0, f"{figure:.1f} dB"
+
+
+def test_convert_with_another_file_reports_and_changes_nothing(so, bpy_session, tmp_path):
+    g = known_scene()
+    ply.write_ply(g, tmp_path / "known.ply")
+    ply.write_ply(g.replace(means=g.means[:2], scales=g.scales[:2], quats=g.quats[:2], colors=g.colors[:2],
+                            opacities=g.opacities[:2]), tmp_path / "other.ply")
+    bpy_session.ops.wm.ply_import(filepath=str(tmp_path / "known.ply"))
+    names = sorted(o.name for o in bpy_session.data.objects)
+    with pytest.raises(RuntimeError, match=r"but .* holds 2"):
+        bpy_session.ops.sharp.adopt_splats(filepath=str(tmp_path / "other.ply"))
+    assert sorted(o.name for o in bpy_session.data.objects) == names
+
+
+def test_our_export_imports_in_blender_with_the_same_values(so, bpy_session, tmp_path):
+    g = known_scene()
+    so.gaussians_to_object(g, "known")
+    out = tmp_path / "exported.ply"
+    assert bpy_session.ops.sharp.export_ply(filepath=str(out)) == {"FINISHED"}
+    bpy_session.ops.wm.ply_import(filepath=str(out))
+    imported = bpy_session.context.active_object
+    assert imported.name != "known" and imported.data.type == "GAUSSIAN_SPLAT"
+    back = so.object_to_gaussians(imported)
+    np.testing.assert_allclose(back.means, g.means, atol=1e-6)
+    np.testing.assert_allclose(back.scales, g.scales, rtol=1e-5)
+    np.testing.assert_allclose(back.colors, g.colors, atol=1e-5)
+    np.testing.assert_allclose(back.opacities, g.opacities, atol=1e-5)
