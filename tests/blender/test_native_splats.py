@@ -163,3 +163,13 @@ def test_our_export_imports_in_blender_with_the_same_values(so, bpy_session, tmp
     np.testing.assert_allclose(back.scales, g.scales, rtol=1e-5)
     np.testing.assert_allclose(back.colors, g.colors, atol=1e-5)
     np.testing.assert_allclose(back.opacities, g.opacities, atol=1e-5)
+
+
+@pytest.mark.slow
+def test_eevee_renders_the_native_splats(so, bpy_session, tmp_path):
+    """EEVEE (software GL here: about a minute) within the 30 dB goal; it measured 34.6 dB, about
+    13 % brighter than the reference and Cycles."""
+    g = known_scene()
+    so.gaussians_to_object(g, "known")
+    figure = psnr(render(bpy_session, "BLENDER_EEVEE", tmp_path / "eevee.exr", samples=16), expected_image(g))
+    assert figure >= 30.0, f"EEVEE native splats {figure:.1f} dB against the reference"
