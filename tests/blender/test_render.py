@@ -39,7 +39,15 @@ def render(bpy, engine: str, path, samples: int) -> np.ndarray:
     return pixels.reshape(H, W, 4)[::-1, :, :3]  # Blender's rows go bottom-up
 
 
+def proxies_only(addon) -> None:
+    """These tests hold the proxies to exactness in a few samples; Blender 5.3's native splats are
+    random per Cycles sample (tests/blender/test_native_splats.py and test_fidelity.py measure them)."""
+    if importlib.import_module(ADDON_MODULE + ".blender.compat").has_native_splats():
+        pytest.skip("Blender 5.3+ shows native splats, not proxies: Cycles samples them at random")
+
+
 def test_cycles_render_from_the_matched_camera_matches_the_gaussians(addon, clean_scene, bpy_session, tmp_path):
+    proxies_only(addon)
     so = importlib.import_module(ADDON_MODULE + ".blender.scene")
     g = known_scene()
     so.gaussians_to_object(g, "known")
@@ -76,6 +84,7 @@ def test_cycles_blends_thousands_of_overlapping_splats_exactly_in_one_sample(add
     One size and opacity, depths far apart compared with a proxy: every ray then meets the splats
     in the order of their centres, as the reference blends them (close, mixed-size splats are
     ordered per ray by a ray tracer, by centre depth in 3DGS)."""
+    proxies_only(addon)
     so = importlib.import_module(ADDON_MODULE + ".blender.scene")
     rng = np.random.default_rng(1)
     n = 3000
@@ -92,6 +101,7 @@ def test_cycles_blends_thousands_of_overlapping_splats_exactly_in_one_sample(add
 @pytest.mark.slow
 def test_eevee_render_shows_the_same_splats(addon, clean_scene, bpy_session, tmp_path):
     """EEVEE (software OpenGL here: slow, one test) with blended transparency."""
+    proxies_only(addon)
     so = importlib.import_module(ADDON_MODULE + ".blender.scene")
     g = known_scene()
     so.gaussians_to_object(g, "known", transparency="BLENDED")
