@@ -1,7 +1,7 @@
-"""The exact 3DGS rasterizer in torch: projection, 16 x 16 tile binning, sorted front-to-back compositing.
+"""The exact 3DGS rasterizer in torch: projection, tile binning, sorted front-to-back compositing.
 
 Any torch device, float32, no per-splat Python loop: all splats are projected at once, every
-(splat, tile) pair of the splat's 3-sigma bounding square is listed, the pairs are sorted by
+(splat, tile) pair of the splat's 3-sigma bounding box is listed, the pairs are sorted by
 (tile, depth) with one argsort of a combined key, and tiles are composited in groups, splats in
 chunks of ``CHUNK``, the transmittance of a chunk by one cumulative product. The maths is the
 classic 3DGS (and gsplat's "classic" mode); ``render_gaussians`` in ``__init__`` documents it.
@@ -19,14 +19,14 @@ from ..cameras import Camera
 from ..errors import Cancelled
 from ..gaussians import Gaussians
 
-TILE = 16  # tile side in pixels
+TILE = 8  # tile side in pixels: fewer idle pixels per pair than 16 for ~1 px splats (docs/notes/exact-render.md)
 NEAR = 0.01  # metres: splats whose centre is nearer (camera z) are skipped
 ALPHA_MAX = 0.99
 ALPHA_MIN = 1.0 / 255.0
 T_MIN = 1e-4  # a pixel stops taking splats before its transmittance would drop below this
 EXTENT2 = 9.0  # squared Mahalanobis cut: 3 sigma
 CHUNK = 32  # splats per tile composited at once
-GROUP_ELEMENTS = 1 << 22  # tiles x CHUNK x pixels per step: bounds the working memory (~16 MB a tensor)
+GROUP_ELEMENTS = 1 << 21  # tiles x CHUNK x pixels per step: bounds the working memory (8 MB a tensor)
 
 
 def quat_to_rotation(q: torch.Tensor) -> torch.Tensor:

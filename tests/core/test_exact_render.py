@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.util
+import json
+
 import numpy as np
 import pytest
 
@@ -12,7 +15,8 @@ from sharp_addon.render import render_gaussians
 from sharp_addon.render.colors import SH_C1
 from tests.reference_render import expected_image, known_scene
 
-torch = pytest.importorskip("torch", reason="the exact renderer's backend is torch code; this environment has no torch")
+needs_torch = pytest.mark.skipif(importlib.util.find_spec("torch") is None,
+                                 reason="the exact renderer's backend is torch code; this environment has no torch")
 
 W, H, F = 96, 64, 80.0
 
@@ -38,6 +42,7 @@ def random_scene(n: int, seed: int = 0) -> G.Gaussians:
                        focal_px=F, image_size=(W, H))
 
 
+@needs_torch
 def test_one_isotropic_gaussian_has_the_closed_form_profile():
     sigma, z, o = 0.1, 4.0, 0.7
     g = splats([[0.0, 0.0, z]], [[sigma] * 3], [[1.0, 1.0, 1.0]], [o])
@@ -53,6 +58,7 @@ def test_one_isotropic_gaussian_has_the_closed_form_profile():
     np.testing.assert_allclose(image[..., 0], image[..., 3], atol=1e-6)  # premultiplied white
 
 
+@needs_torch
 def test_two_overlapping_gaussians_blend_nearer_first_in_any_input_order():
     near, far = ([0.0, 0.0, 3.0], [0.8, 0.1, 0.2], 0.6), ([0.0, 0.0, 5.0], [0.1, 0.2, 0.9], 0.9)
     want = np.float32(near[1]) * 0.6 + np.float32(far[1]) * 0.9 * (1 - 0.6)
@@ -64,6 +70,7 @@ def test_two_overlapping_gaussians_blend_nearer_first_in_any_input_order():
         np.testing.assert_allclose(image[H // 2, W // 2, 3], 1 - 0.4 * 0.1, atol=3e-3)
 
 
+@needs_torch
 def test_alpha_is_capped_at_0_99_and_background_goes_under():
     g = splats([[0.0, 0.0, 4.0]], [[1.0] * 3], [[1.0, 0.0, 0.0]], [1.0])
     image = render_gaussians(g, Camera.from_gaussians(g), background=(0.0, 0.0, 1.0))
@@ -71,6 +78,7 @@ def test_alpha_is_capped_at_0_99_and_background_goes_under():
     np.testing.assert_allclose(image[H // 2, W // 2], [0.99, 0.0, 0.01, 0.99], atol=1e-5)
 
 
+@needs_torch
 def test_eps2d_widens_a_splat_as_its_variance_says():
     sigma_px = 2.0
     g = splats([[0.0, 0.0, 4.0]], [[sigma_px * 4.0 / F] * 3], [[1.0, 1.0, 1.0]], [0.9])
@@ -84,6 +92,7 @@ def test_eps2d_widens_a_splat_as_its_variance_says():
         np.testing.assert_allclose(alpha, want, atol=2e-3)
 
 
+@needs_torch
 def test_the_known_scene_matches_the_ray_marginal_reference():
     g = known_scene(128, 96, 120.0)
     image = render_gaussians(g, Camera.from_gaussians(g))
@@ -92,6 +101,7 @@ def test_the_known_scene_matches_the_ray_marginal_reference():
     assert np.abs(image - want).max() < 0.02
 
 
+@needs_torch
 def test_a_random_anisotropic_scene_matches_the_ray_marginal_reference():
     g = random_scene(3000)
     image = render_gaussians(g, Camera.from_gaussians(g))
@@ -99,6 +109,7 @@ def test_a_random_anisotropic_scene_matches_the_ray_marginal_reference():
     assert psnr(image, want) >= 40, psnr(image, want)
 
 
+@needs_torch
 def test_the_near_plane_skips_splats_behind_and_too_close():
     g = splats([[0.0, 0.0, -2.0], [0.0, 0.0, 0.005]], [[0.1] * 3] * 2, [[1, 1, 1]] * 2, [0.9, 0.9])
     assert not render_gaussians(g, Camera.from_gaussians(g)).any()
@@ -107,6 +118,7 @@ def test_the_near_plane_skips_splats_behind_and_too_close():
 # ---- cameras --------------------------------------------------------------------------------------
 
 
+@needs_torch
 def test_the_photo_camera_puts_a_centre_where_the_pinhole_says():
     g = splats([[0.525, -0.275, 4.0]], [[0.02] * 3], [[1, 1, 1]], [0.9])
     camera = Camera.from_gaussians(g)
@@ -131,7 +143,6 @@ def test_camera_resized_moved_and_dict_round_trip():
     np.testing.assert_allclose(look_at((0, 0, 0), (0, 0, 1)), np.eye(4), atol=1e-12)
     again = Camera.from_dict(moved.to_dict())
     assert again.to_dict() == moved.to_dict()
-    import json
     assert Camera.from_dict(json.loads(json.dumps(moved.to_dict()))).to_dict() == moved.to_dict()
 
 
@@ -166,6 +177,7 @@ def test_from_gaussians_needs_the_photo_camera():
 # ---- colour ---------------------------------------------------------------------------------------
 
 
+@needs_torch
 @pytest.mark.parametrize("color_space", ["linear", "srgb"])
 def test_degree_1_sh_changes_colour_with_the_view_direction(color_space):
     base = np.float32([[0.2, 0.3, 0.4]])
@@ -188,6 +200,7 @@ def test_degree_1_sh_changes_colour_with_the_view_direction(color_space):
 # ---- backends, progress, cancel -------------------------------------------------------------------
 
 
+@needs_torch
 def test_gsplat_matches_our_backend():
     from sharp_addon.render import gsplat_backend
 
@@ -201,6 +214,7 @@ def test_gsplat_matches_our_backend():
     assert psnr(ours, theirs) >= 45, psnr(ours, theirs)
 
 
+@needs_torch
 def test_explicit_gsplat_without_it_says_why():
     from sharp_addon.render import gsplat_backend
 
@@ -212,6 +226,7 @@ def test_explicit_gsplat_without_it_says_why():
     assert render_gaussians(g, Camera.from_gaussians(g), backend="auto")[..., 3].max() > 0.5
 
 
+@needs_torch
 def test_progress_rises_to_one_and_cancel_stops():
     g = random_scene(2000)
     seen: list[float] = []
@@ -221,6 +236,7 @@ def test_progress_rises_to_one_and_cancel_stops():
         render_gaussians(g, Camera.from_gaussians(g), cancel=lambda: True)
 
 
+@needs_torch
 @pytest.mark.parametrize(("kwargs", "message"), [
     ({"backend": "vulkan"}, "backend must be one of"),
     ({"eps2d": -1.0}, "eps2d"),
@@ -230,3 +246,10 @@ def test_bad_render_arguments_say_what_is_wrong(kwargs, message):
     g = splats([[0.0, 0.0, 4.0]], [[0.1] * 3], [[1, 1, 1]], [0.9])
     with pytest.raises(errors.SharpError, match=message):
         render_gaussians(g, Camera.from_gaussians(g), **kwargs)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("torch") is not None, reason="PyTorch is installed here")
+def test_without_torch_the_render_says_it_needs_it():
+    g = splats([[0.0, 0.0, 4.0]], [[0.1] * 3], [[1, 1, 1]], [0.9])
+    with pytest.raises(errors.DependencyError, match="PyTorch is needed for the exact render"):
+        render_gaussians(g, Camera.from_gaussians(g))
