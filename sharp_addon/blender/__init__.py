@@ -8,8 +8,19 @@ from __future__ import annotations
 
 import bpy
 
-from . import (camera_moves, depth_mesh, exact_render, jobs, native_splats, operators, properties, runner, runtime_ui,
-               ui, weights)
+from . import (
+    camera_moves,
+    depth_mesh,
+    exact_render,
+    jobs,
+    native_splats,
+    operators,
+    properties,
+    runner,
+    runtime_ui,
+    ui,
+    weights,
+)
 from .preferences import SHARP_OT_validate_checkpoint, SharpPreferences
 
 CLI_COMMAND = "sharp"  # blender -c sharp ...
