@@ -2,6 +2,7 @@
 """The int8 path's error against float32: Gaussian positions, colours and opacities.
 
     .venv/blender-5.0/bin/python bench/int8.py --tiny
+    .venv/blender-5.0/bin/python bench/int8.py --linears
     .venv/blender-5.0/bin/python bench/int8.py FP32.npz INT8.npz [OTHER.npz ...]
 
 ``--tiny``: the tiny network of the tests (synthetic weights) on the parity image, in this process.
@@ -11,6 +12,8 @@ relative ones (positions per row, ||d|| / ||ref||; colours and opacities against
 reference). ``--psnr WIDTH``: also renders both with ``sharp_addon.render.render_gaussians`` from the
 photo's camera and from a moved one (sideways by 10 % of the median depth, looking at the scene's
 median point) and prints the PSNR of the int8 render against float32's.
+``--linears``: one ViT fc1-shaped linear (8 x 577 tokens, 1024 -> 4096) in fp32, bf16 and int8
+(each quantized engine), interleaved in one process, median of 5 rounds and the ratio to fp32.
 int8 is a bench option only, not a precision choice: docs/notes/int8.md says why.
 """
 
@@ -40,6 +43,44 @@ def error_rows(ref: dict, other: dict) -> list[str]:
             rel_max, rel_mean = float(d.max()) / span, float(d.mean()) / span
         rows.append(f"| {name} | {d.max():.2e} | {d.mean():.2e} | {rel_max:.2e} | {rel_mean:.2e} |")
     return rows
+
+
+def linear_speeds(rounds: int = 5, calls: int = 3) -> list[str]:
+    """Paired speeds of one ViT-shaped linear per precision: every round runs every case once."""
+    import statistics
+    import time
+    import warnings
+
+    import torch
+    from torch.ao.nn.quantized.dynamic import Linear as DynamicLinear
+    from torch.ao.quantization import per_channel_dynamic_qconfig
+
+    torch.manual_seed(0)
+    x = torch.randn(8 * 577, 1024)
+    layer = torch.nn.Linear(1024, 4096).eval()
+    cases: dict[str, tuple] = {"fp32": (layer, x, None),
+                               "bf16": (torch.nn.Linear(1024, 4096).bfloat16().eval(), x.bfloat16(), None)}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for engine in ("x86", "fbgemm", "onednn"):
+            if engine in torch.backends.quantized.supported_engines:
+                torch.backends.quantized.engine = engine
+                layer.qconfig = per_channel_dynamic_qconfig  # type: ignore[assignment]
+                cases[f"int8 {engine}"] = (DynamicLinear.from_float(layer), x, engine)
+    times: dict[str, list[float]] = {k: [] for k in cases}
+    with torch.inference_mode():
+        for r in range(rounds + 1):  # round 0 warms up
+            for name, (module, inp, engine) in cases.items():
+                if engine:
+                    torch.backends.quantized.engine = engine
+                t0 = time.perf_counter()
+                for _ in range(calls):
+                    module(inp)
+                if r:
+                    times[name].append(time.perf_counter() - t0)
+    base = statistics.median(times["fp32"])
+    return [f"| {k} | {statistics.median(v):.3f} s | {statistics.median(v) / base:.2f} | "
+            f"{', '.join(f'{t:.2f}' for t in v)} |" for k, v in times.items()]
 
 
 def moved_pose(means: np.ndarray) -> np.ndarray:
@@ -91,6 +132,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("files", nargs="*", type=Path, help="reference .npz, then the ones to compare")
     parser.add_argument("--tiny", action="store_true", help="the tiny network on the parity image")
+    parser.add_argument("--linears", action="store_true", help="paired speeds of one ViT linear")
     parser.add_argument("--psnr", type=int, metavar="WIDTH", help="also compare renders this many pixels wide")
     args = parser.parse_args()
     pairs = []
@@ -99,8 +141,11 @@ def main() -> int:
     if len(args.files) >= 2:
         ref = dict(np.load(args.files[0]))
         pairs += [(f"{f.name} against {args.files[0].name}", ref, dict(np.load(f))) for f in args.files[1:]]
-    if not pairs:
-        parser.error("give --tiny or at least two .npz files")
+    if args.linears:
+        print("| case | median (3 calls) | ratio to fp32 | rounds |\n|---|---|---|---|")
+        print("\n".join(linear_speeds()), flush=True)
+    if not pairs and not args.linears:
+        parser.error("give --tiny, --linears or at least two .npz files")
     for title, ref, other in pairs:
         print(f"\n{title} ({len(ref['means'])} Gaussians)\n")
         print("| quantity | max abs | mean abs | max relative | mean relative |\n|---|---|---|---|---|")
