@@ -106,7 +106,7 @@ def test_a_random_anisotropic_scene_matches_the_ray_marginal_reference():
     g = random_scene(3000)
     image = render_gaussians(g, Camera.from_gaussians(g))
     want = expected_image(g, W, H, F, with_alpha=True)
-    assert psnr(image, want) >= 40, psnr(image, want)
+    assert psnr(image, want) >= 50, psnr(image, want)  # measured 56.7 dB
 
 
 @needs_torch
