@@ -211,7 +211,9 @@ def test_gsplat_matches_our_backend():
     camera = Camera.from_gaussians(g)
     ours = render_gaussians(g, camera, backend="torch", device="cuda")
     theirs = render_gaussians(g, camera, backend="gsplat", device="cuda")
-    assert psnr(ours, theirs) >= 45, psnr(ours, theirs)
+    # gsplat lets pixels of a splat's tiles past 3 sigma through while alpha >= 1/255 (at most
+    # o exp(-4.5) ~ 0.011 there); ours cuts at 3 sigma everywhere. Not yet measured on a GPU.
+    assert psnr(ours, theirs) >= 40, psnr(ours, theirs)
 
 
 @needs_torch
@@ -253,3 +255,22 @@ def test_without_torch_the_render_says_it_needs_it():
     g = splats([[0.0, 0.0, 4.0]], [[0.1] * 3], [[1, 1, 1]], [0.9])
     with pytest.raises(errors.DependencyError, match="PyTorch is needed for the exact render"):
         render_gaussians(g, Camera.from_gaussians(g))
+
+
+@needs_torch
+def test_no_splats_and_splats_off_screen_render_empty():
+    g = splats([[50.0, 0.0, 4.0]], [[0.1] * 3], [[1, 1, 1]], [0.9])
+    empty = g.subset(np.zeros(1, bool))
+    for scene in (g, empty):
+        image = render_gaussians(scene, Camera.from_gaussians(g), background=(0.5, 0.5, 0.5))
+        assert image.shape == (H, W, 4) and image.dtype == np.float32
+        np.testing.assert_array_equal(image, np.broadcast_to(np.float32([0.5, 0.5, 0.5, 0.0]), (H, W, 4)))
+
+
+def test_look_at_refuses_degenerate_directions():
+    with pytest.raises(CameraError, match="target different"):
+        look_at((1, 2, 3), (1, 2, 3))
+    with pytest.raises(CameraError, match="parallel"):
+        look_at((0, 0, 0), (0, 5, 0))
+    with pytest.raises(CameraError, match="output width"):
+        Camera.from_gaussians(splats([[0.0, 0.0, 4.0]], [[0.1] * 3], [[1, 1, 1]], [0.9]), width=0)
