@@ -22,7 +22,7 @@ from mathutils import Matrix
 
 from .. import camera_moves as moves
 from ..errors import Cancelled, OutputError, SharpError
-from . import reports
+from . import exact_render, reports
 from . import scene as splat_scene
 
 MOVE_OF = "sharp_camera_move_of"  # on a move camera: the name of the splat object it moves through
@@ -96,12 +96,14 @@ def _remove(obj: bpy.types.Object) -> None:
         bpy.data.actions.remove(action)
 
 
-def render_steps(scene: bpy.types.Scene, frames_dir: Path | None = None,
-                 video: Path | None = None) -> Generator[tuple[int, int], None, None]:
+def render_steps(scene: bpy.types.Scene, frames_dir: Path | None = None, video: Path | None = None,
+                 exact_splats: bpy.types.Object | None = None) -> Generator[tuple[int, int], None, None]:
     """Render the scene camera's frames (the scene's range, its engine); yields (done, total) after each.
 
-    The frames go to ``frames_dir`` (PNG, ``frame_0001.png``...) and/or ``video`` (H.264 MP4); both
-    appear only when everything is rendered. Closing the generator early (Esc) removes the scratch.
+    With ``exact_splats`` each frame is that splat object through the exact 3DGS renderer
+    (``exact_render.render_exact``, in the worker) instead of the scene's engine. The frames go to
+    ``frames_dir`` (PNG, ``frame_0001.png``...) and/or ``video`` (H.264 MP4); both appear only when
+    everything is rendered. Closing the generator early (Esc) removes the scratch.
     """
     if frames_dir is None and video is None:
         raise CameraMoveError.about(scene.name, "a render needs a frames folder or a video file")
@@ -123,6 +125,10 @@ def render_steps(scene: bpy.types.Scene, frames_dir: Path | None = None,
         for done, frame in enumerate(frames, start=1):
             scene.frame_set(frame)
             render.filepath = str(scratch / FRAME_NAME.format(done))
+            if exact_splats is not None:
+                exact_render.render_exact(scene, exact_splats, scene.camera, [frame], outputs=[render.filepath])
+                yield done, len(frames)
+                continue
             try:
                 bpy.ops.render.render(write_still=True, scene=scene.name)
             except RuntimeError as e:
@@ -188,10 +194,17 @@ def encode_video(pngs: list[Path], video: Path, fps: int, fps_base: float = 1.0)
         bpy.data.scenes.remove(scene)
 
 
-def render_camera_move(scene: bpy.types.Scene, frames_dir: Path | None = None, video: Path | None = None) -> None:
+def render_camera_move(scene: bpy.types.Scene, frames_dir: Path | None = None, video: Path | None = None,
+                       exact_splats: bpy.types.Object | None = None) -> None:
     """``render_steps`` to the end (headless, synchronous)."""
-    for _ in render_steps(scene, frames_dir, video):
+    for _ in render_steps(scene, frames_dir, video, exact_splats):
         pass
+
+
+ENGINE_ITEMS = [
+    ("SCENE", "Scene's Engine", "Render with the scene's engine (Cycles, EEVEE) and its settings"),
+    ("EXACT", "Exact (SHARP)", "Render the active splat object with the exact 3DGS renderer, in the worker"),
+]
 
 
 PRESET_ITEMS = [(p, p.replace("_", " ").title(), f"{p.replace('_', ' ').title()} camera move") for p in moves.PRESETS]
@@ -241,6 +254,7 @@ class SHARP_OT_render_camera_move(bpy.types.Operator):
     name: bpy.props.StringProperty(name="Name", default="move")  # type: ignore[valid-type]
     frames: bpy.props.BoolProperty(name="PNG Frames", default=True)  # type: ignore[valid-type]
     video: bpy.props.BoolProperty(name="MP4 Video", default=True)  # type: ignore[valid-type]
+    engine: bpy.props.EnumProperty(name="Engine", items=ENGINE_ITEMS, default="SCENE")  # type: ignore[valid-type]
 
     _steps: Generator[tuple[int, int], None, None] | None = None
     _timer: Any = None
@@ -249,9 +263,12 @@ class SHARP_OT_render_camera_move(bpy.types.Operator):
         folder = Path(bpy.path.abspath(self.directory or "//"))
         return (folder / self.name if self.frames else None, folder / f"{self.name}.mp4" if self.video else None)
 
+    def _exact_splats(self, context: Any) -> bpy.types.Object | None:
+        return exact_render.splat_object_to_render(context) if self.engine == "EXACT" else None
+
     @reports.reports_errors
     def execute(self, context: Any) -> Any:
-        render_camera_move(context.scene, *self._outputs())
+        render_camera_move(context.scene, *self._outputs(), self._exact_splats(context))
         self.report({"INFO"}, "Rendered the camera move")
         return {"FINISHED"}
 
@@ -259,7 +276,7 @@ class SHARP_OT_render_camera_move(bpy.types.Operator):
     def invoke(self, context: Any, event: Any) -> Any:
         if bpy.app.background or context.window is None:
             return self.execute(context)
-        self._steps = render_steps(context.scene, *self._outputs())
+        self._steps = render_steps(context.scene, *self._outputs(), self._exact_splats(context))
         self._timer = context.window_manager.event_timer_add(0.05, window=context.window)
         context.window_manager.modal_handler_add(self)
         return {"RUNNING_MODAL"}

@@ -124,3 +124,29 @@ def test_cancelled_render_leaves_no_partial_outputs(mod, made, bpy_session, tmp_
     assert scene.render.filepath == "//before_"  # the scene's own output path is back
     with pytest.raises(mod.OutputError, match="does not exist"):
         mod.render_camera_move(scene, tmp_path / "missing" / "m")
+
+
+@pytest.mark.torch
+def test_a_move_rendered_by_the_exact_renderer(mod, made, bpy_session, tmp_path):
+    """Engine "Exact (SHARP)": every frame is the exact renderer's image through that frame's camera."""
+    bpy = bpy_session
+    exact = importlib.import_module(ADDON_MODULE + ".blender.exact_render")
+    mod.add_camera_move(made.splats, "ORBIT", 4)
+    scene = bpy.context.scene
+    mod.render_camera_move(scene, tmp_path / "exact_move", exact_splats=made.splats)
+    pngs = sorted((tmp_path / "exact_move").glob("*.png"))
+    assert len(pngs) == 4
+    frames = []
+    for png in pngs:
+        image = bpy.data.images.load(str(png))
+        a = np.empty(32 * 24 * 4, np.float32)
+        image.pixels.foreach_get(a)
+        bpy.data.images.remove(image)
+        frames.append(a.reshape(24, 32, 4)[::-1])  # top row first
+    assert all(np.abs(b - a).max() > 0.01 for a, b in itertools.pairwise(frames))
+    want = exact.render_exact(scene, made.splats, scene.camera, [scene.frame_start + 2])[0]
+    covered = want[..., 3] > 0.99
+    straight = want[..., :3] / np.maximum(want[..., 3:], 1e-6)  # PNGs keep straight alpha
+    srgb = np.where(straight <= 0.0031308, 12.92 * straight, 1.055 * straight ** (1 / 2.4) - 0.055)
+    assert covered.mean() > 0.5
+    np.testing.assert_allclose(frames[2][covered][:, :3], srgb[covered], atol=2.5 / 255)
