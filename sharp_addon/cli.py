@@ -27,6 +27,7 @@ from .ply import LAYOUTS, folder_problem, read_ply, write_ply
 
 FORMATS = ("ply", "blend", "both")
 RENDER_SUFFIX = "_render.png"
+RENDER_ENGINES = ("cycles", "exact")
 MOVE_VIDEO_SUFFIX = "_move.mp4"
 # builds one photo's Blender scene and writes it (blend path) and its render (PNG path), each only if
 # given and each atomically, with a camera move when given (keyword ``move``, only then passed); the
@@ -126,8 +127,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="only images A to B (0-based, inclusive) of the sorted list: the same images on every "
                    "machine, for splitting a batch (see --list)")
     p.add_argument("--render", action="store_true",
-                   help=f"also a Cycles render from the photo's camera, NAME{RENDER_SUFFIX} (needs --format "
+                   help=f"also a render from the photo's camera, NAME{RENDER_SUFFIX} (needs --format "
                    "blend or both)")
+    p.add_argument("--render-engine", choices=RENDER_ENGINES, default="cycles",
+                   help="what --render renders with: cycles (the saved scene in Cycles, as F12 would) or exact "
+                   "(the splats through the exact 3DGS renderer; default cycles)")
     p.add_argument("--move", choices=camera_moves.PRESETS, metavar="PRESET",
                    help=f"add a camera move to each scene ({', '.join(camera_moves.PRESETS)}), sized by the scene's "
                    f"depth; with --render it is also rendered in Cycles to NAME{MOVE_VIDEO_SUFFIX} (H.264). Needs "
@@ -283,6 +287,8 @@ class _Batch:
                 extra = {}
                 if self.args.move:
                     extra["move"] = MoveRequest(self.args.move, self.args.frames, todo.get("move_video"))
+                if self.args.render_engine != "cycles":
+                    extra["render_engine"] = self.args.render_engine
                 self.args.scene_writer(g, name, todo.get("blend"), todo.get("render"), **extra)
                 written += [todo[kind] for kind in ("blend", "render", "move_video") if kind in todo]
         except (ImageError, GaussiansError) as e:

@@ -26,7 +26,7 @@ import bpy
 from ..batch import atomic_output
 from ..errors import OutputError
 from ..gaussians import Gaussians
-from . import camera_moves
+from . import camera_moves, exact_render
 from . import scene as splat_scene
 
 if TYPE_CHECKING:
@@ -42,9 +42,10 @@ RENDER_PERCENTAGE = 50
 
 
 def write_scene(gaussians: Gaussians, name: str, blend: Path | None, render: Path | None,
-                move: MoveRequest | None = None) -> None:
+                move: MoveRequest | None = None, render_engine: str = "cycles") -> None:
     """The scene for one photo: saved to ``blend`` and rendered to ``render`` (each when given), with
-    ``move``'s camera move added (and rendered to its video, when it names one).
+    ``move``'s camera move added (and rendered to its video, when it names one). ``render_engine``
+    "exact" renders the splats with the exact 3DGS renderer (in the worker) instead of Cycles.
 
     Replaces the current file with an empty factory scene first, so it runs only in background
     Blender (``blender -b``), where no one's unsaved work can be lost.
@@ -77,11 +78,14 @@ def write_scene(gaussians: Gaussians, name: str, blend: Path | None, render: Pat
         scene.render.image_settings.color_depth = "8"
         move_camera, scene.camera = scene.camera, photo_camera or scene.camera  # the still: the photo's view
         with atomic_output(render) as tmp:
-            try:
-                bpy.ops.render.render(write_still=False)
-                bpy.data.images["Render Result"].save_render(filepath=str(tmp), scene=scene)
-            except RuntimeError as e:
-                raise OutputError.about(render, f"cannot be rendered or saved ({str(e).strip()})") from None
+            if render_engine == "exact":
+                exact_render.render_exact(scene, made.splats, scene.camera, [scene.frame_current], outputs=[tmp])
+            else:
+                try:
+                    bpy.ops.render.render(write_still=False)
+                    bpy.data.images["Render Result"].save_render(filepath=str(tmp), scene=scene)
+                except RuntimeError as e:
+                    raise OutputError.about(render, f"cannot be rendered or saved ({str(e).strip()})") from None
         scene.camera = move_camera
     if move is not None and move.video is not None:
         if render is None:
@@ -90,7 +94,8 @@ def write_scene(gaussians: Gaussians, name: str, blend: Path | None, render: Pat
             scene.cycles.use_denoising = False
             scene.render.resolution_percentage = RENDER_PERCENTAGE
         assert scene is not None
-        camera_moves.render_camera_move(scene, video=move.video)
+        camera_moves.render_camera_move(scene, video=move.video,
+                                        exact_splats=made.splats if render_engine == "exact" else None)
 
 
 def cli_main(argv: list[str]) -> int:

@@ -7,8 +7,8 @@ rendered is ``scene.object_to_gaussians``: the object's splats as stored, withou
 modifier's display filters (opacity threshold, keep fraction, layers, crop), since no function
 applies those outside the node tree yet (Export writes the stored splats too).
 
-Results: the float image "SHARP Exact Render" (linear, straight alpha, rows bottom-up as Blender
-images are), and for an animation (or ``write_files``) one file per frame at the scene's output
+Results: the float image "SHARP Exact Render" (linear, premultiplied as Blender keeps float
+images, rows bottom-up), and for an animation (or ``write_files``) one file per frame at the scene's output
 path in its output format, saved as Blender saves renders (its colour management), each written
 whole under its name (``batch.atomic_output``). An error or a cancel removes the files this run
 wrote and leaves the scene's image, frame and data as they were.
@@ -41,26 +41,25 @@ SCRATCH_IMAGE_NAME = "SHARP Exact Render (saving)"
 # ---- images -----------------------------------------------------------------------------------
 
 
-def straight_rows_bottom_up(premultiplied: np.ndarray) -> np.ndarray:
-    """The renderer's (H, W, 4) premultiplied RGBA, top row first, as Blender's pixel buffer wants it."""
-    rgba = np.array(premultiplied[::-1], dtype=np.float32)
-    alpha = rgba[..., 3:]
-    np.divide(rgba[..., :3], alpha, out=rgba[..., :3], where=alpha > 0)
-    rgba[..., :3][alpha[..., 0] <= 0] = 0.0
-    return rgba
+def rows_bottom_up(premultiplied: np.ndarray) -> np.ndarray:
+    """The renderer's (H, W, 4) premultiplied RGBA, top row first, as a Blender float image holds it:
+    rows bottom-up and premultiplied (Blender keeps float buffers premultiplied and divides by alpha
+    when it saves a straight-alpha file such as PNG; straight values would come out too bright
+    wherever a splat is translucent)."""
+    return np.ascontiguousarray(premultiplied[::-1], dtype=np.float32)
 
 
 def fill_image(image: bpy.types.Image, premultiplied: np.ndarray) -> None:
     height, width = premultiplied.shape[:2]
     if tuple(image.size) != (width, height):  # type: ignore[arg-type]
         image.scale(width, height)
-    image.pixels.foreach_set(straight_rows_bottom_up(premultiplied).ravel())  # type: ignore[arg-type]
+    image.pixels.foreach_set(rows_bottom_up(premultiplied).ravel())  # type: ignore[arg-type]
     image.update()
 
 
 def new_float_image(name: str, width: int, height: int) -> bpy.types.Image:
     image = bpy.data.images.new(name, width, height, alpha=True, float_buffer=True)
-    image.alpha_mode = "STRAIGHT"
+    image.alpha_mode = "PREMUL"
     return image
 
 

@@ -172,6 +172,32 @@ def test_the_scene_writer_alone_on_every_blender(addon, tmp_path):
         check_scene(entry, "random", (640, 480))
 
 
+@pytest.mark.torch
+def test_the_exact_render_engine_renders_the_splats_from_the_photo_camera(addon, tmp_path):
+    """``--render-engine exact``: the PNG is the exact 3DGS renderer's image (straight alpha, sRGB)."""
+    import importlib
+
+    from PIL import Image
+
+    from sharp_addon.cameras import Camera
+    from sharp_addon.render import render_gaussians
+
+    writer = importlib.import_module(ADDON_MODULE + ".blender.batch").write_scene
+    g = random_gaussians(SPLATS // 64)
+    writer(g, "random", None, tmp_path / "random_render.png", render_engine="exact")
+    assert os.listdir(tmp_path) == ["random_render.png"]  # nothing else, no scratch
+    with Image.open(tmp_path / "random_render.png") as png:
+        assert png.size == (320, 240)  # half the photo's size, as the Cycles render
+        got = np.asarray(png.convert("RGBA"), np.float32) / 255
+    want = render_gaussians(g, Camera.from_gaussians(g).resized(320, 240))
+    np.testing.assert_allclose(got[..., 3], want[..., 3], atol=1 / 255)
+    opaque = want[..., 3] > 0.5
+    straight = want[..., :3][opaque] / want[..., 3:][opaque]
+    srgb = np.where(straight <= 0.0031308, 12.92 * straight, 1.055 * straight ** (1 / 2.4) - 0.055)
+    assert opaque.mean() > 0.05
+    np.testing.assert_allclose(got[..., :3][opaque], srgb, atol=2 / 255)
+
+
 def wait_for_first_output(process: subprocess.Popen, out: Path, timeout: float = 240) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -169,7 +169,7 @@ def test_the_operators_image_is_the_exact_render_from_the_photo_and_a_moved_came
         want = reference(inference, g, [camera])[0]
         assert float(want[..., 3].max()) > 0.5
         got = image_pixels(bpy.data.images[exact.IMAGE_NAME])
-        np.testing.assert_allclose(got, exact.straight_rows_bottom_up(want), atol=1e-5)
+        np.testing.assert_allclose(got, exact.rows_bottom_up(want), atol=1e-5)
 
 
 @pytest.mark.slow
@@ -201,7 +201,7 @@ def test_an_animation_writes_one_file_per_frame(addon, clean_scene, bpy_session,
     for name, want in zip(files, reference(inference, g, cameras)):
         back = bpy.data.images.load(str(tmp_path / name))
         try:
-            np.testing.assert_allclose(image_pixels(back), exact.straight_rows_bottom_up(want), atol=1e-5)
+            np.testing.assert_allclose(image_pixels(back), exact.rows_bottom_up(want), atol=1e-5)
         finally:
             bpy.data.images.remove(back)
     assert exact.SCRATCH_IMAGE_NAME not in bpy.data.images
@@ -275,7 +275,9 @@ def test_a_png_frame_is_saved_as_the_scene_shows_it(addon, clean_scene, bpy_sess
         got = image_pixels(back)
     finally:
         bpy.data.images.remove(back)
-    straight = exact.straight_rows_bottom_up(images[0])
+    rows = exact.rows_bottom_up(images[0])
+    straight = rows.copy()  # PNG keeps straight alpha
+    np.divide(rows[..., :3], rows[..., 3:], out=straight[..., :3], where=rows[..., 3:] > 0)
     seen = straight[..., 3] > 0.05  # where the colour survives 8-bit alpha
     np.testing.assert_allclose(got[..., 3], straight[..., 3], atol=1 / 255 + 1e-6)
     want = gaussians.linear_to_srgb(np.clip(straight[..., :3], 0, 1))
@@ -323,5 +325,5 @@ def test_the_modal_render_shows_the_image_when_done(addon, clean_scene, bpy_sess
     assert result == {"FINISHED"}, reports
     assert "Exact render: frame 1/1" in modal.status() and "on the CPU" in modal.status()
     got = image_pixels(bpy.data.images[exact.IMAGE_NAME])
-    np.testing.assert_array_equal(got, exact.straight_rows_bottom_up(plan.job.result[0]))
+    np.testing.assert_array_equal(got, exact.rows_bottom_up(plan.job.result[0]))
     assert reports == [({"INFO"}, f"Rendered 1 frame exactly into '{exact.IMAGE_NAME}'")]
