@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import bpy
 
@@ -54,7 +54,7 @@ def write_scene(gaussians: Gaussians, name: str, blend: Path | None, render: Pat
         raise OutputError.about(blend or render or name, "Blender scenes are written only by background Blender "
                                 "(blender -b -c sharp predict ...): each photo starts from an empty file")
     bpy.ops.wm.read_homefile(use_empty=True, use_factory_startup=True)
-    scene = bpy.context.scene
+    scene: Any = bpy.context.scene  # read_homefile always leaves one; Any: fake-bpy lacks scene.cycles
     made = splat_scene.gaussians_to_object(gaussians, name)
     photo_camera = made.camera
     if move is not None:
@@ -93,7 +93,6 @@ def write_scene(gaussians: Gaussians, name: str, blend: Path | None, render: Pat
             scene.cycles.samples = RENDER_SAMPLES
             scene.cycles.use_denoising = False
             scene.render.resolution_percentage = RENDER_PERCENTAGE
-        assert scene is not None
         camera_moves.render_camera_move(scene, video=move.video,
                                         exact_splats=made.splats if render_engine == "exact" else None)
 

@@ -10,9 +10,6 @@ under any lighting, and glTF and USD export it as an emissive texture (docs/note
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Any
 
 import bpy
 import numpy as np
@@ -21,11 +18,10 @@ from ..depth_mesh import DEFAULT_CUT_THRESHOLD, DEFAULT_STEP, DepthMesh, build_d
 from ..errors import ImageError
 from ..files import path_kind
 from ..gaussians import Gaussians
+from . import scene as splat_scene
 from .scene import PHOTO_FRAME_ROTATION
 
 UV_MAP = "UVMap"
-_ID_COLLECTIONS = ("objects", "meshes", "materials", "images", "pointclouds", "cameras", "node_groups")
-
 classes: tuple[type, ...] = ()
 
 
@@ -47,7 +43,7 @@ def depth_mesh_object(
     mesh = build_depth_mesh(gaussians, step=step, cut_threshold=cut_threshold)
     _check_photo(photo_path)
     collection = collection or bpy.context.collection or bpy.context.scene.collection
-    with all_or_nothing():
+    with splat_scene.all_or_nothing():
         data = _new_mesh(mesh, name)
         data.materials.append(photo_material(photo_path, f"{name} Photo"))
         obj = bpy.data.objects.new(name, data)
@@ -117,21 +113,6 @@ def _new_mesh(mesh: DepthMesh, name: str) -> bpy.types.Mesh:
     uv.data.foreach_set("uv", mesh.uvs[corners].reshape(-1))
     data.update()
     return data
-
-
-def _ids() -> dict[int, Any]:
-    return {block.as_pointer(): block for kind in _ID_COLLECTIONS for block in getattr(bpy.data, kind)}
-
-
-@contextmanager
-def all_or_nothing() -> Iterator[None]:
-    """On any error inside, removes every datablock made meanwhile (images included) and re-raises."""
-    before = set(_ids())
-    try:
-        yield
-    except BaseException:
-        bpy.data.batch_remove([block for key, block in _ids().items() if key not in before])
-        raise
 
 
 def register() -> None:

@@ -135,7 +135,7 @@ class SHARP_OT_from_image(SplatSettings, jobs.WorkerJobOperator, bpy.types.Opera
         name = Path(job.image).stem
         if self.output == "SPLATS":
             return self.build(context, gaussians, name)
-        with depth_mesh.all_or_nothing():  # the splats go again when the mesh fails
+        with scene.all_or_nothing():  # the splats go again when the mesh fails
             frame = None
             if self.output == "BOTH":
                 self.build(context, gaussians, name)

@@ -87,7 +87,7 @@ def gaussians_to_object(
         _check_camera_fits(gaussians, name)
     collection = collection or bpy.context.collection or _scene().collection
     camera = None
-    with _all_or_nothing():
+    with all_or_nothing():
         data = _new_splat_data(gaussians, name)
         frame = bpy.data.objects.new(f"{name} Photo", None)
         frame.empty_display_type = "PLAIN_AXES"
@@ -286,7 +286,7 @@ def _scene() -> bpy.types.Scene:
     return scene
 
 
-_ID_COLLECTIONS = ("objects", "meshes", "pointclouds", "cameras", "materials", "node_groups")
+_ID_COLLECTIONS = ("objects", "meshes", "pointclouds", "cameras", "materials", "images", "node_groups")
 
 
 def _ids() -> dict[int, Any]:
@@ -294,9 +294,9 @@ def _ids() -> dict[int, Any]:
 
 
 @contextmanager
-def _all_or_nothing() -> Iterator[None]:
+def all_or_nothing() -> Iterator[None]:
     """On any error inside, removes every datablock made meanwhile (objects, data, node group,
-    materials) and re-raises, so a failed build leaves ``bpy.data`` as it was."""
+    materials, images) and re-raises, so a failed build leaves ``bpy.data`` as it was."""
     before = set(_ids())
     try:
         yield
