@@ -1,0 +1,129 @@
+#!/usr/bin/env python3
+"""How faithfully each Blender path shows the splats: PSNR against the exact 3DGS renderer, and times.
+
+    .venv/blender-5.0/bin/python bench/fidelity.py --engine eevee           # proxies, EEVEE (slow: Mesa here)
+    .venv/blender-5.3/bin/python bench/fidelity.py --engine cycles eevee    # Blender 5.3's native splats
+    .venv/blender-5.0/bin/python bench/fidelity.py --scenes sharp-full --width 384   # 1.18 M splats
+
+For each scene of ``tests/fidelity.py`` (and ``sharp-full``: two layers of 768^2 splats about a
+pixel wide, the shape of a SHARP prediction) and each engine, renders the splat scene that
+``gaussians_to_object`` builds from the photo's camera and from an orbited one (the suite's
+``move_camera``), and the exact renderer's image of the same splats through the same cameras
+(``blender.cameras.camera_from_blender``); prints PSNR over covered pixels and both render times
+as a Markdown table for docs/benchmarks.md. The exact render runs in-process where torch is, else
+in a worker with ``--inference-python`` (default: blender-5.0's Python).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+os.environ.setdefault("BLENDER_USER_RESOURCES", tempfile.mkdtemp(prefix="sharp-bench-"))
+sys.path.insert(0, str(ROOT))
+
+import bpy  # noqa: E402
+import numpy as np  # noqa: E402
+
+from sharp_addon.blender import cameras, compat  # noqa: E402
+from sharp_addon.blender import scene as splat_scene  # noqa: E402
+from tests import fidelity  # noqa: E402
+
+ENGINES = {"cycles": "CYCLES", "eevee": None}  # EEVEE's identifier differs by version: eevee_id()
+
+
+def eevee_id() -> str:
+    items = [e.identifier for e in bpy.types.RenderSettings.bl_rna.properties["engine"].enum_items]
+    return "BLENDER_EEVEE_NEXT" if "BLENDER_EEVEE_NEXT" in items else "BLENDER_EEVEE"
+
+
+def render(engine: str, samples: int, path: Path) -> tuple[np.ndarray, float]:
+    scene = bpy.context.scene
+    scene.render.engine = engine
+    if engine == "CYCLES":
+        scene.cycles.device, scene.cycles.samples, scene.cycles.use_denoising = "CPU", samples, False
+        scene.cycles.filter_width = 0.01
+    else:
+        scene.eevee.taa_render_samples = samples
+        scene.render.filter_size = 0.01
+    scene.render.film_transparent = True
+    scene.render.image_settings.file_format = "OPEN_EXR"
+    scene.render.image_settings.color_depth = "32"
+    scene.render.filepath = str(path)
+    t0 = time.perf_counter()
+    bpy.ops.render.render(write_still=True)
+    seconds = time.perf_counter() - t0
+    image = bpy.data.images.load(str(path))
+    w, h = image.size
+    pixels = np.empty(w * h * 4, np.float32)
+    image.pixels.foreach_get(pixels)
+    bpy.data.images.remove(image)
+    return pixels.reshape(h, w, 4)[::-1], seconds
+
+
+def exact(g, camera, python: str, scratch: Path) -> tuple[np.ndarray, float]:
+    t0 = time.perf_counter()
+    try:
+        from sharp_addon.render import render_gaussians
+
+        image = render_gaussians(g, camera)
+    except ImportError:
+        from sharp_addon.worker import InferenceWorker, RenderJob, save_result
+
+        save_result(g, scratch / "splats.npz")
+        worker = InferenceWorker(python=python)
+        try:
+            image = worker.run(RenderJob(str(scratch / "splats.npz"), [camera]))[0]
+        finally:
+            worker.close()
+    return image, time.perf_counter() - t0
+
+
+def move_camera(camera, distance: float = 4.0) -> None:
+    from tests.blender.test_fidelity import move_camera as orbit
+
+    orbit(camera, distance)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--engine", nargs="+", choices=list(ENGINES), default=["cycles", "eevee"])
+    parser.add_argument("--scenes", nargs="+", choices=[*fidelity.SCENES, "sharp-full"], default=list(fidelity.SCENES))
+    parser.add_argument("--width", type=int, default=384, help="render width of sharp-full (the photo is 1536 wide)")
+    parser.add_argument("--samples", type=int, default=0, help="0: 4 for proxies in Cycles, 1024 for native "
+                        "splats in Cycles, 16 in EEVEE")
+    parser.add_argument("--inference-python", default=str(ROOT / ".venv" / "blender-5.0" / "bin" / "python"))
+    args = parser.parse_args()
+    native = compat.has_native_splats()
+    path = "native splats" if native else "proxies"
+    scratch = Path(tempfile.mkdtemp(prefix="sharp-fidelity-"))
+    print(f"Blender {bpy.app.version_string}, {path}")
+    print("| scene | splats | engine | samples | camera | PSNR (dB) | Blender render (s) | exact render (s) |")
+    print("|---|---|---|---|---|---|---|---|")
+    for name in args.scenes:
+        for engine_name in args.engine:
+            engine = ENGINES[engine_name] or eevee_id()
+            samples = args.samples or (16 if engine != "CYCLES" else 1024 if native else 4)
+            bpy.ops.wm.read_homefile(use_factory_startup=True, use_empty=True)
+            g = fidelity.sharp_shaped() if name == "sharp-full" else fidelity.SCENES[name]()
+            built = splat_scene.gaussians_to_object(g, name, transparency="BLENDED")
+            if name == "sharp-full":
+                bpy.context.scene.render.resolution_percentage = round(100 * args.width / g.image_size[0])
+            for view in ("matched", "moved"):
+                if view == "moved":
+                    move_camera(built.camera, distance=float(np.median(g.means[:, 2])))
+                bpy.context.view_layer.update()
+                camera = cameras.camera_from_blender(bpy.context.scene.camera, bpy.context.scene, built.splats)
+                want, exact_s = exact(g, camera, args.inference_python, scratch)
+                got, blender_s = render(engine, samples, scratch / f"{name}-{view}.exr")
+                print(f"| {name} | {len(g):,} | {engine_name} | {samples} | {view} | {fidelity.psnr(got, want):.1f} | "
+                      f"{blender_s:.2f} | {exact_s:.2f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
