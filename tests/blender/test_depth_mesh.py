@@ -77,6 +77,8 @@ def test_the_mesh_lines_up_with_the_splats(dm, clean_scene, bpy_session):
 
 def test_gltf_export_round_trips(dm, clean_scene, bpy_session, tmp_path):
     bpy = bpy_session
+    if bpy.app.version < (4, 3, 0):  # the round trip passes there, then the process dies at exit (signal 11)
+        pytest.skip("bpy 4.2's glTF add-on, once used, crashes the Python process at exit; runs on 5.0-5.3")
     obj = dm.depth_mesh_object(step_scene(), SAMPLE, "m", step=1, cut_threshold=0.2)
     count = len(obj.data.vertices)
     path = tmp_path / "m.glb"
