@@ -1,11 +1,17 @@
 """The splat look: one geometry-node group and three materials, made once per file and reused.
 
-Geometry: every kept splat instances a cube whose half-edge is the Gaussian's visible extent,
-k = min(3, sqrt(2 ln(255 o))) standard deviations (beyond it o exp(-r^2/2) < 1/255), rotated and
-scaled by the Gaussian. Nothing depends on the camera, so moving the view costs no evaluation.
+Geometry: every kept splat instances a proxy with the Gaussian's visible extent,
+k = min(3, sqrt(2 ln(255 o))) standard deviations (beyond it o exp(-r^2/2) < 1/255). In the
+viewport a cube, rotated and scaled by the Gaussian: right from every view, and nothing depends on
+the camera. In renders (``Face Camera in Renders``) a quad through the centre parallel to the scene
+camera's image plane, sized to the ellipsoid's shadow on it: a camera ray then meets the splats in
+the order of their centres' depth, the order 3DGS blends them in (cubes are met face first, which
+mixes up closely overlapping splats of different shapes: 28 dB against 50 dB, docs/benchmarks.md).
+On Blender 5.3+ the cloud renders as native splats unless ``Render as Proxies`` is on.
 
-Material: in the cube's own (instance) coordinates the Gaussian is the unit sphere scaled by
-1/k, so for a shading point l and view direction n the squared Mahalanobis distance of the
+Material: in the Gaussian's unit frame (its k-sigma ellipsoid the unit sphere: a cube's own
+coordinates; a quad stores its axes in that frame, ``PROXY_FRAME_ATTRIBUTES``), for a shading
+point l and view direction n the squared Mahalanobis distance of the
 closest point of the whole view ray is m^2 = k^2 (|l|^2 - (l.n)^2) (the ray-marginal of
 docs/rendering.md, "Ray-marginal opacity"), and alpha = min(0.99, o exp(-m^2 / 2)). Back faces are
 transparent so every cube is counted once; the colour is the splat's linear RGB as emission.
@@ -35,7 +41,7 @@ import bpy
 
 from . import compat
 
-NODES_VERSION = 2  # bump when the node group or materials change; old files keep their old copies
+NODES_VERSION = 3  # bump when the node group or materials change; old files keep their old copies
 NODE_GROUP_NAME = "SHARP Splats"
 SPLAT_MATERIAL_NAME = "SHARP Splat"  # dithered transparency
 BLENDED_SPLAT_MATERIAL_NAME = "SHARP Splat Blended"
@@ -51,6 +57,10 @@ LOD_ATTRIBUTE = "sharp_lod"
 LAYER_ATTRIBUTE = "sharp_layer"
 MAX_ALPHA = 0.99  # as 3DGS rasterisers: a splat never hides everything behind it
 MAX_EXTENT = 3.0  # standard deviations
+NEAR_DEPTH = 0.01  # metres: splats nearer the camera are skipped, as by 3DGS and our exact renderer
+# per quad proxy: the quad's x, y, z axes in the Gaussian's unit frame (where its k-sigma ellipsoid is
+# the unit sphere), so the material finds the ray-marginal distance whatever the proxy's shape
+PROXY_FRAME_ATTRIBUTES = ("sharp_proxy_x", "sharp_proxy_y", "sharp_proxy_z")
 
 
 @dataclass(frozen=True)
@@ -71,6 +81,9 @@ INPUTS = (
           "Fast display: one round point per splat instead of the exact Gaussian falloff"),
     Input("Points in Viewport", "NodeSocketBool", False,
           "Points in the viewport only; renders (F12) still draw the exact Gaussians"),
+    Input("Face Camera in Renders", "NodeSocketBool", True,
+          "Renders (F12) draw each splat as a flat proxy facing the scene camera, so overlapping splats blend "
+          "in 3DGS's depth order; the viewport keeps cubes, which look right from every view"),
     Input("Splat Size", "NodeSocketFloat", 1.0, "Scale every Gaussian by this factor", 0.0, 100.0),
     Input("Opacity Threshold", "NodeSocketFloat", 1 / 255, "Hide splats less opaque than this", 0.0, 1.0,
           "FACTOR"),
@@ -85,6 +98,19 @@ INPUTS = (
     Input("Splat Material", "NodeSocketMaterial", None, "Material of the Gaussian proxies"),
     Input("Point Material", "NodeSocketMaterial", None, "Material of the fast point display"),
 )  # fmt: skip
+
+
+# Blender 5.3+ only, where the splat object is a native splat cloud
+NATIVE_INPUTS = (
+    Input("Render as Proxies", "NodeSocketBool", False,
+          "Draw SHARP's proxies instead of Blender's native splats: they blend overlapping splats in 3DGS's "
+          "depth order and are exact in a few samples, where native splats need hundreds"),
+)
+
+
+def modifier_inputs() -> tuple[Input, ...]:
+    """The node group's inputs in this Blender (``NATIVE_INPUTS`` too where splats are native)."""
+    return INPUTS + NATIVE_INPUTS if compat.has_native_splats() else INPUTS
 
 
 # ---- the datablocks -------------------------------------------------------------------------------
@@ -400,7 +426,7 @@ def _build_node_group() -> Any:
     group.description = "SHARP Gaussian splats: a proxy per Gaussian with the exact falloff, or fast points"
     group.interface.new_socket(name="Geometry", in_out="INPUT", socket_type="NodeSocketGeometry")
     group.interface.new_socket(name="Geometry", in_out="OUTPUT", socket_type="NodeSocketGeometry")
-    for spec in INPUTS:
+    for spec in modifier_inputs():
         socket = group.interface.new_socket(name=spec.name, in_out="INPUT", socket_type=spec.socket_type)
         socket.description = spec.description
         if spec.default is not None:
@@ -454,26 +480,39 @@ def _build_node_group() -> Any:
         sigma = b.vmath("MAXIMUM", scale, (1e-9, 1e-9, 1e-9), label="Sigma, never 0")
 
     native = compat.has_native_splats()
-    with b.stage("Native Gaussian splats" if native else "Gaussian proxies"):
-        if native:  # Blender 5.3+: the filtered cloud itself, rendered as splats by EEVEE and Cycles
+    if native:
+        with b.stage("Native Gaussian splats"):  # Blender 5.3+: the filtered cloud, rendered as splats
             shown = b.node("GeometryNodeDeleteGeometry", {"Geometry": geometry,
                                                           "Selection": b.not_(selection, "Not shown")},
                            "Drop splats not shown", domain="POINT")
             splats = b.node("GeometryNodePointsSetType", {"Points": b.out(shown, "Geometry")}, "As Gaussian splats")
             splats.inputs["Type"].default_value = "3D Gaussian Splat"  # the menu item names
-            gaussians = b.out(splats, "Points")
-        else:
-            cube = b.node("GeometryNodeMeshCube", {"Size": (2.0, 2.0, 2.0)}, "Cube [-1, 1]³")
-            proxy = b.node("GeometryNodeSetMaterial", {"Geometry": b.out(cube, "Mesh"),
-                                                       "Material": inputs("Splat Material")}, "Splat Material")
-            splats = b.node("GeometryNodeInstanceOnPoints", {
-                "Points": geometry,
-                "Selection": selection,
-                "Instance": b.out(proxy, "Geometry"),
-                "Rotation": rotation,
-                "Scale": b.vmath("SCALE", sigma, scale=extent, label="Half-edges k sigma"),
-            })
-            gaussians = b.out(splats, "Instances")
+            native_splats = b.out(splats, "Points")
+    with b.stage("Gaussian proxies"):
+        cube = b.node("GeometryNodeMeshCube", {"Size": (2.0, 2.0, 2.0)}, "Cube [-1, 1]³")
+        proxy = b.node("GeometryNodeSetMaterial", {"Geometry": b.out(cube, "Mesh"),
+                                                   "Material": inputs("Splat Material")}, "Splat Material")
+        cubes = b.node("GeometryNodeInstanceOnPoints", {
+            "Points": geometry,
+            "Selection": selection,
+            "Instance": b.out(proxy, "Geometry"),
+            "Rotation": rotation,
+            "Scale": b.vmath("SCALE", sigma, scale=extent, label="Half-edges k sigma"),
+        }, "Cubes (any view)")
+    quads = _camera_facing_proxies(b, geometry, selection, position, rotation, sigma, extent,
+                                   inputs("Splat Material"))
+    with b.stage("Proxies for this view"):
+        in_viewport = b.out(b.node("GeometryNodeIsViewport"), "Is Viewport")
+        facing = b.and_(inputs("Face Camera in Renders"), b.not_(in_viewport, "Rendering"), "Quads here")
+        switch = b.node("GeometryNodeSwitch", {"Switch": facing, "False": b.out(cubes, "Instances"),
+                                               "True": quads}, "Cubes or camera-facing quads", input_type="GEOMETRY")
+        gaussians = b.out(switch, "Output")
+    if native:
+        with b.stage("Native splats or proxies"):
+            switch = b.node("GeometryNodeSwitch", {"Switch": inputs("Render as Proxies"), "False": native_splats,
+                                                   "True": gaussians}, "Native splats or proxies",
+                            input_type="GEOMETRY")
+            gaussians = b.out(switch, "Output")
 
     with b.stage("Fast points"):
         # the mesh's vertices (Blender < 5.1) or the point cloud itself, radius k sigma_max
@@ -508,6 +547,84 @@ def _build_node_group() -> Any:
         b.link(b.out(switch, "Output"), gout, "Geometry")
     b.arrange()
     return group
+
+
+def _camera_facing_proxies(b: _Builder, geometry: Any, selection: Any, position: Any, rotation: Any, sigma: Any,
+                           extent: Any, material: Any) -> Any:
+    """Instances of a quad through each splat's centre, parallel to the scene camera's image plane.
+
+    Every camera ray then meets the splats in the order of their centres' camera depth, the order
+    3DGS blends them in (cubes are met in the order of their faces). A point u of the k-sigma
+    ellipsoid about centre (x, y, z) (camera frame, z the depth) is seen on the quad's plane at
+    offset z / (z + u_z) (u_x - u_z x / z, u_y - u_z y / z); its largest value along the camera's
+    right axis is k |S R^-1 w| with w = right + (x / z) back (likewise up), times z / (z - k sigma_z)
+    at most: the quad's half-sizes. The quads store the map from their own coordinates to the
+    Gaussian's unit frame (``PROXY_FRAME_ATTRIBUTES``) for the material's ray-marginal falloff.
+    """
+    with b.stage("Scene camera, in the splats' frame"):
+        camera = b.out(b.node("GeometryNodeInputActiveCamera"), "Active Camera")
+        info = b.node("GeometryNodeObjectInfo", {"Object": camera}, "Scene camera", transform_space="RELATIVE")
+        camera_rotation = b.out(info, "Rotation")
+
+        def camera_axis(axis: tuple[float, float, float], label: str) -> Any:
+            node = b.node("FunctionNodeRotateVector", {"Vector": axis, "Rotation": camera_rotation}, label)
+            return b.out(node, "Vector")
+
+        right, up, back = (camera_axis((1.0, 0.0, 0.0), "Camera right"), camera_axis((0.0, 1.0, 0.0), "Camera up"),
+                           camera_axis((0.0, 0.0, 1.0), "Camera back (it looks down -Z)"))
+        offset = b.vmath("SUBTRACT", position, b.out(info, "Location"), label="Centre - camera")
+        depth = b.math("MULTIPLY", b.vmath("DOT_PRODUCT", offset, back, label="Along back"), -1.0, "Depth z")
+        in_front = b.compare(depth, NEAR_DEPTH, "GREATER_THAN", label="In front (z > 0.01 m)")
+        safe_depth = b.math("MAXIMUM", depth, NEAR_DEPTH, "z, at least 0.01 m")
+        x_over_z = b.math("DIVIDE", b.vmath("DOT_PRODUCT", offset, right, label="x"), safe_depth, "x / z")
+        y_over_z = b.math("DIVIDE", b.vmath("DOT_PRODUCT", offset, up, label="y"), safe_depth, "y / z")
+    with b.stage("Quad sizes"):
+        to_splat = b.out(b.node("FunctionNodeInvertRotation", {"Rotation": rotation}, "Splat rotation⁻¹"),
+                         "Rotation")
+
+        def in_splat(vector: Any, label: str) -> Any:
+            node = b.node("FunctionNodeRotateVector", {"Vector": vector, "Rotation": to_splat}, label)
+            return b.out(node, "Vector")
+
+        def spread(vector: Any, label: str) -> Any:  # k |S R^-1 w|
+            stretched = b.vmath("MULTIPLY", sigma, in_splat(vector, f"{label} in splat"), label=f"S R⁻¹ {label}")
+            return b.math("MULTIPLY", b.vmath("LENGTH", stretched, label=f"|S R⁻¹ {label}|"), extent,
+                          f"k |S R⁻¹ {label}|")
+
+        right_w = b.vmath("ADD", right, b.vmath("SCALE", back, scale=x_over_z, label="(x / z) back"), label="w right")
+        up_w = b.vmath("ADD", up, b.vmath("SCALE", back, scale=y_over_z, label="(y / z) back"), label="w up")
+        near_side = b.math("SUBTRACT", safe_depth, spread(back, "back"), "z - k sigma_z")
+        nearest = b.math("MAXIMUM", near_side, b.math("MULTIPLY", safe_depth, 0.25, "z / 4"), "Nearest depth, ≥ z / 4")
+        perspective = b.math("DIVIDE", safe_depth, nearest, "Perspective margin (≤ 4)")
+        half_x = b.math("MULTIPLY", spread(right_w, "w right"), perspective, "Half-width")
+        half_y = b.math("MULTIPLY", spread(up_w, "w up"), perspective, "Half-height")
+        half_sizes = b.out(b.node("ShaderNodeCombineXYZ", {"X": half_x, "Y": half_y, "Z": 1.0}, "Quad scale"), "Vector")
+    with b.stage("Quad to Gaussian frame"):
+        inverse_sigma = b.vmath("DIVIDE", (1.0, 1.0, 1.0), b.vmath("SCALE", sigma, scale=extent, label="k sigma"),
+                                label="1 / (k sigma)")
+        columns = (b.vmath("SCALE", in_splat(right, "right in splat"), scale=half_x, label="Half-width right"),
+                   b.vmath("SCALE", in_splat(up, "up in splat"), scale=half_y, label="Half-height up"),
+                   in_splat(back, "back in splat"))
+        stored = geometry
+        for name, column in zip(PROXY_FRAME_ATTRIBUTES, columns):
+            value = b.vmath("MULTIPLY", inverse_sigma, column, label=f"{name} (Gaussian units)")
+            node = b.node("GeometryNodeStoreNamedAttribute", {"Geometry": stored, "Name": name}, f"Store {name}",
+                          data_type="FLOAT_VECTOR", domain="POINT")
+            b.feed(node, "Value", value)
+            stored = b.out(node, "Geometry")
+    with b.stage("Camera-facing quads"):
+        quad = b.node("GeometryNodeMeshGrid", {"Size X": 2.0, "Size Y": 2.0, "Vertices X": 2, "Vertices Y": 2},
+                      "Quad [-1, 1]²")
+        proxy = b.node("GeometryNodeSetMaterial", {"Geometry": b.out(quad, "Mesh"), "Material": material},
+                       "Splat Material")
+        quads = b.node("GeometryNodeInstanceOnPoints", {
+            "Points": stored,
+            "Selection": b.and_(selection, in_front, "Shown and in front"),
+            "Instance": b.out(proxy, "Geometry"),
+            "Rotation": camera_rotation,
+            "Scale": half_sizes,
+        }, "Quads facing the camera")
+    return b.out(quads, "Instances")
 
 
 # ---- materials ------------------------------------------------------------------------------------
@@ -549,15 +666,34 @@ def _build_splat_material(material: bpy.types.Material, transparency: str) -> No
         attribute = b.node("ShaderNodeAttribute", None, "Splat colour, opacity", attribute_type="INSTANCER",
                            attribute_name=COLOR_ATTRIBUTE)
         opacity = b.out(attribute, "Alpha")
-        local = b.out(b.node("ShaderNodeTexCoord", None, "Point in the cube"), "Object")  # cube in [-1, 1]^3
+        local = b.out(b.node("ShaderNodeTexCoord", None, "Point in the proxy"), "Object")
         geometry = b.node("ShaderNodeNewGeometry")
-    with b.stage("Ray-marginal distance"):
+        frame = [b.out(b.node("ShaderNodeAttribute", None, f"Quad axis {'xyz'[n]} (Gaussian units)",
+                              attribute_type="INSTANCER", attribute_name=name), "Vector")
+                 for n, name in enumerate(PROXY_FRAME_ATTRIBUTES)]
+    with b.stage("Into the Gaussian's unit frame"):
+        # cubes are the unit frame already; quads carry their axes in it (none stored on cubes: 0)
+        is_quad = b.math("GREATER_THAN", b.vmath("LENGTH", frame[2], label="|z axis|"), 0.0, "A quad proxy")
+
+        def to_unit(vector: Any, label: str) -> Any:
+            parts = b.node("ShaderNodeSeparateXYZ", {"Vector": vector}, f"{label} x, y, z")
+            mapped = None
+            for axis, column in zip("XYZ", frame):
+                term = b.vmath("SCALE", column, scale=b.out(parts, axis), label=f"{label} {axis.lower()} × axis")
+                mapped = term if mapped is None else b.vmath("ADD", mapped, term, label=f"{label} in Gaussian units")
+            mix = b.node("ShaderNodeMix", {"Factor": is_quad, "A": vector, "B": mapped}, f"{label} (quad or cube)",
+                         data_type="VECTOR")
+            return b.out(mix, "Result")
+
         to_object = b.node("ShaderNodeVectorTransform", {"Vector": b.out(geometry, "Incoming")},
-                           "View direction in the cube", vector_type="VECTOR", convert_from="WORLD",
+                           "View direction in the proxy", vector_type="VECTOR", convert_from="WORLD",
                            convert_to="OBJECT")
-        direction = b.vmath("NORMALIZE", b.out(to_object, "Vector"), label="n")
-        along = b.vmath("DOT_PRODUCT", local, direction, label="l·n")
-        m2_unit = b.math("SUBTRACT", b.vmath("DOT_PRODUCT", local, local, label="|l|²"),
+        point = to_unit(local, "Point")
+        direction = to_unit(b.out(to_object, "Vector"), "View")
+    with b.stage("Ray-marginal distance"):
+        direction = b.vmath("NORMALIZE", direction, label="n")
+        along = b.vmath("DOT_PRODUCT", point, direction, label="l·n")
+        m2_unit = b.math("SUBTRACT", b.vmath("DOT_PRODUCT", point, point, label="|l|²"),
                          b.math("MULTIPLY", along, along, "(l·n)²"), "m²(unit) = |l|² - (l·n)²")
     with b.stage("Gaussian alpha"):
         alpha = _gaussian_alpha(b, opacity, m2_unit, b.out(geometry, "Backfacing"))

@@ -18,6 +18,7 @@ pytestmark = pytest.mark.blender
 EXPECTED_INPUTS = [
     ("Show as Points", "NodeSocketBool", False),
     ("Points in Viewport", "NodeSocketBool", False),
+    ("Face Camera in Renders", "NodeSocketBool", True),
     ("Splat Size", "NodeSocketFloat", 1.0),
     ("Opacity Threshold", "NodeSocketFloat", 1 / 255),
     ("Keep Fraction", "NodeSocketFloat", 1.0),
@@ -29,11 +30,16 @@ EXPECTED_INPUTS = [
     ("Splat Material", "NodeSocketMaterial", None),
     ("Point Material", "NodeSocketMaterial", None),
 ]
+NATIVE_ONLY_INPUTS = [("Render as Proxies", "NodeSocketBool", False)]  # Blender 5.3+
+PROXY_STAGES = ["Gaussian proxies", "Scene camera, in the splats' frame", "Quad sizes", "Quad to Gaussian frame",
+                "Camera-facing quads", "Proxies for this view"]
 FRAME_LABELS = {
-    "node group": ["Modifier inputs", "Attributes", "Which splats to show", "Size: k sigma", "Gaussian proxies",
+    "node group": ["Modifier inputs", "Attributes", "Which splats to show", "Size: k sigma", *PROXY_STAGES,
                    "Fast points", "Output"],
-    "splat material": ["Splat attributes", "Ray-marginal distance", "Gaussian alpha", "Shading"],
-    "blended splat material": ["Splat attributes", "Ray-marginal distance", "Gaussian alpha", "Shading"],
+    "splat material": ["Splat attributes", "Into the Gaussian's unit frame", "Ray-marginal distance",
+                       "Gaussian alpha", "Shading"],
+    "blended splat material": ["Splat attributes", "Into the Gaussian's unit frame", "Ray-marginal distance",
+                               "Gaussian alpha", "Shading"],
     "point material": ["Splat attributes", "Ray-marginal distance", "Gaussian alpha", "Shading"],
 }
 UNTELLING_NODES = ("ShaderNodeMath", "ShaderNodeVectorMath", "FunctionNodeCompare", "FunctionNodeBooleanMath")
@@ -42,6 +48,14 @@ UNTELLING_NODES = ("ShaderNodeMath", "ShaderNodeVectorMath", "FunctionNodeCompar
 @pytest.fixture
 def ss(addon):
     return importlib.import_module(ADDON_MODULE + ".blender.splat_shading")
+
+
+def native(ss) -> bool:
+    return importlib.import_module(ADDON_MODULE + ".blender.compat").has_native_splats()
+
+
+def expected_inputs(ss) -> list:
+    return EXPECTED_INPUTS + (NATIVE_ONLY_INPUTS if native(ss) else [])
 
 
 def tree_of(ss, kind: str):
@@ -90,8 +104,9 @@ def test_every_node_stands_in_a_labelled_frame_and_nothing_overlaps(ss, clean_sc
     frames = [n for n in tree.nodes if n.type == "FRAME"]
     nodes = [n for n in tree.nodes if n.type != "FRAME"]
     labels = FRAME_LABELS[kind]
-    if importlib.import_module(ADDON_MODULE + ".blender.compat").has_native_splats():  # 5.3: no proxies
-        labels = [("Native Gaussian splats" if label == "Gaussian proxies" else label) for label in labels]
+    if kind == "node group" and native(ss):  # 5.3: native splats first, proxies on request
+        at = labels.index("Fast points")
+        labels = [*labels[:4], "Native Gaussian splats", *PROXY_STAGES, "Native splats or proxies", *labels[at:]]
     assert [f.label for f in frames] == labels
     assert all(f.parent is None for f in frames)
     for node in nodes:
@@ -146,7 +161,7 @@ def test_one_material_per_transparency_method_found_again_after_renaming(ss, cle
 def test_older_files_keep_their_shading_and_new_objects_get_a_current_copy(ss, clean_scene, bpy_session):
     bpy = bpy_session
     group, material = ss.ensure_splat_node_group(), ss.ensure_splat_material()
-    assert ss.NODES_VERSION == 2 and group["sharp_version"] == material["sharp_version"] == 2
+    assert ss.NODES_VERSION == 3 and group["sharp_version"] == material["sharp_version"] == 3
     assert ss.ensure_splat_node_group() == group and len(bpy.data.node_groups) == 1
     # a version-1 file: one splat material served both methods; its render method tells which it is
     group["sharp_version"] = material["sharp_version"] = 1
@@ -163,10 +178,12 @@ def test_the_modifier_interface_is_the_inputs_table(ss, clean_scene):
     outputs = [(i.name, i.socket_type) for i in sockets if i.in_out == "OUTPUT"]
     inputs = [i for i in sockets if i.in_out == "INPUT"]
     assert outputs == [("Geometry", "NodeSocketGeometry")]
+    expected = expected_inputs(ss)
     assert [(i.name, i.socket_type) for i in inputs] == [("Geometry", "NodeSocketGeometry")] + [
-        (name, socket_type) for name, socket_type, _ in EXPECTED_INPUTS]
-    assert [(s.name, s.socket_type) for s in ss.INPUTS] == [(name, t) for name, t, _ in EXPECTED_INPUTS]
-    for item, spec, (_, _, default) in zip(inputs[1:], ss.INPUTS, EXPECTED_INPUTS):
+        (name, socket_type) for name, socket_type, _ in expected]
+    specs = ss.modifier_inputs()
+    assert [(s.name, s.socket_type) for s in specs] == [(name, t) for name, t, _ in expected]
+    for item, spec, (_, _, default) in zip(inputs[1:], specs, expected, strict=True):
         value = item.default_value
         if default is None:
             assert value is None, item.name
