@@ -14,16 +14,16 @@ its baseline is float32's). ``--save FILE.npz`` keeps the last run's Gaussians (
 from __future__ import annotations
 
 import argparse
-import json
 import resource
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from bench.child import report, run_child  # noqa: E402
+
 DEFAULT_CHECKPOINT = ROOT / ".venv" / "bench-synthetic-sharp.pt"
 IMAGE = ROOT / "tests" / "data" / "sample_640x480.png"
 
@@ -67,7 +67,7 @@ def child(args: argparse.Namespace) -> None:
     out = {"load_s": load_s, "times": times, "median_s": statistics.median(times), "gemm_s": gemm_s,
            "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6,
            "n": len(result), "finite": bool(np.isfinite(result.means).all())}
-    print("RESULT " + json.dumps(out))
+    report(out)
 
 
 def main() -> int:
@@ -92,12 +92,9 @@ def main() -> int:
     cmd = [sys.executable, __file__, "--child", "--runs", str(args.runs), "--device", args.device,
            "--precision", args.precision, "--checkpoint", str(args.checkpoint)]
     cmd += ["--save", str(args.save)] if args.save else []
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    line = next((x for x in proc.stdout.splitlines() if x.startswith("RESULT ")), None)
-    if proc.returncode != 0 or line is None:
-        print(proc.stdout + proc.stderr)
+    r = run_child(cmd)
+    if r is None:
         return 1
-    r = json.loads(line[7:])
     print(f"| {args.device} {args.precision} | {r['load_s']:.1f} s | {r['median_s']:.1f} s "
           f"({', '.join(f'{t:.1f}' for t in r['times'])}) | {r['median_s'] / r['gemm_s']:.1f}x "
           f"({r['gemm_s']:.2f} s) | {r['peak_rss_gb']:.2f} GB |")

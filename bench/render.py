@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
-"""The exact render (sharp_addon.render) at 1920 x 1080 of 1,179,648 SHARP-shaped splats: time and memory.
+"""Render times at 1920 x 1080 of 1,179,648 SHARP-shaped splats: the exact renderer and each Blender path.
 
     .venv/blender-5.0/bin/python bench/render.py [--runs 3] [--device cpu|cuda] [--backend torch|gsplat|auto]
+    .venv/blender-5.0/bin/python bench/render.py --engine cycles [--samples 4]          # our proxies
+    .venv/blender-5.3/bin/python bench/render.py --engine cycles --path native          # 5.3's splats
 
 The scene is synthetic and shaped like a SHARP prediction: two layers of 768 x 768 splats, one
 per grid cell of the image, on a smooth depth field (the second 0.4 m behind the first), each
@@ -10,21 +12,29 @@ about 1 px across on screen (sigma f / z ~ 1 px, mildly anisotropic, random rota
 --runs renders (after one warm-up render), its ratio to a baseline run in the same process (ten
 2048^3 float32 matrix products, 172 GFLOP, on the same device), and the peak memory (ru_maxrss; on
 CUDA also torch's peak allocation). Prints a Markdown table row for docs/notes/exact-render.md.
+
+``--engine cycles|eevee`` times Blender instead, in the interpreter running this script (one with
+``bpy``): the splat object that ``gaussians_to_object`` builds, rendered from the photo's camera at
+the photo's size (``--percentage`` of it) through our proxies or (5.3+) the native splats: the
+build, the first render (geometry nodes and the BVH), then the median of --runs more; the baseline
+is the same GEMM in numpy (the 3.13 Blender environments have no torch).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import os
 import resource
 import statistics
-import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from bench.child import report, run_child  # noqa: E402
+
 WIDTH, HEIGHT, FOCAL, SIDE = 1920, 1080, 1500.0, 768
 
 
@@ -86,7 +96,59 @@ def child(args: argparse.Namespace) -> None:
            "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6,
            "cuda_peak_gb": torch.cuda.max_memory_allocated() / 1e9 if device.type == "cuda" else None,
            "mean_alpha": float(image[..., 3].mean())}
-    print("RESULT " + json.dumps(out))
+    report(out)
+
+
+def numpy_gemm_s() -> float:
+    """The baseline without torch: ten 2048^3 float32 matrix products in numpy, median of three."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal((2048, 2048), np.float32), rng.standard_normal((2048, 2048), np.float32)
+    times = []
+    for _ in range(3):
+        t0 = time.perf_counter()
+        for _ in range(10):
+            a @ b
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def blender_child(args: argparse.Namespace) -> None:
+    os.environ.setdefault("BLENDER_USER_RESOURCES", tempfile.mkdtemp(prefix="sharp-bench-"))
+    import bpy
+
+    from sharp_addon.blender import compat
+    from sharp_addon.blender import scene as splat_scene
+
+    gemm_s = numpy_gemm_s()
+    g = sharp_shaped_scene()
+    t0 = time.perf_counter()
+    built = splat_scene.gaussians_to_object(g, "sharp-shaped", transparency="BLENDED")
+    build_s = time.perf_counter() - t0
+    modifier = splat_scene.splat_modifier(built.splats)
+    if compat.has_native_splats():
+        splat_scene.set_modifier_input(modifier, "Render as Proxies", args.path == "proxies")
+    scene = bpy.context.scene
+    scene.render.resolution_percentage = args.percentage
+    if args.engine == "cycles":
+        scene.render.engine = "CYCLES"
+        scene.cycles.device, scene.cycles.samples, scene.cycles.use_denoising = "CPU", args.samples, False
+    else:
+        items = [e.identifier for e in bpy.types.RenderSettings.bl_rna.properties["engine"].enum_items]
+        scene.render.engine = "BLENDER_EEVEE_NEXT" if "BLENDER_EEVEE_NEXT" in items else "BLENDER_EEVEE"
+        scene.eevee.taa_render_samples = args.samples
+    scene.render.film_transparent = True
+    times = []
+    for _ in range(args.runs + 1):  # the first one evaluates the node group and builds the BVH
+        t0 = time.perf_counter()
+        bpy.ops.render.render()
+        times.append(time.perf_counter() - t0)
+    report({"first_s": times[0], "times": times[1:], "median_s": statistics.median(times[1:]), "gemm_s": gemm_s,
+            "build_s": build_s, "n": len(g), "blender": bpy.app.version_string,
+            "size": [scene.render.resolution_x * args.percentage // 100,
+                     scene.render.resolution_y * args.percentage // 100],
+            "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6})
 
 
 def main() -> int:
@@ -94,19 +156,35 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--backend", default="torch", choices=("torch", "gsplat", "auto"))
+    parser.add_argument("--engine", default="exact", choices=("exact", "cycles", "eevee"))
+    parser.add_argument("--path", default="proxies", choices=("proxies", "native"),
+                        help="Blender engines: our proxies, or Blender 5.3's native splats")
+    parser.add_argument("--samples", type=int, default=0, help="0: 4 for proxies in Cycles, 1024 for native "
+                        "splats in Cycles, 16 in EEVEE (the fidelity figures' counts)")
+    parser.add_argument("--percentage", type=int, default=100, help="render size, percent of 1920 x 1080")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.engine != "exact":
+        args.samples = args.samples or (16 if args.engine == "eevee" else 1024 if args.path == "native" else 4)
+        if args.child:
+            blender_child(args)
+            return 0
+        r = run_child([sys.executable, __file__, "--child", "--engine", args.engine, "--path", args.path,
+                       "--samples", str(args.samples), "--percentage", str(args.percentage), "--runs", str(args.runs)])
+        if r is None:
+            return 1
+        print(f"| Blender {r['blender']} {args.engine} {args.path}, {args.samples} samples | {r['n']:,} splats "
+              f"{r['size'][0]}x{r['size'][1]} | {r['median_s']:.1f} s ({', '.join(f'{t:.1f}' for t in r['times'])}); "
+              f"first {r['first_s']:.1f} s, build {r['build_s']:.1f} s | {r['median_s'] / r['gemm_s']:.1f}x "
+              f"({r['gemm_s']:.2f} s numpy) | {r['peak_rss_gb']:.2f} GB |")
+        return 0
     if args.child:
         child(args)
         return 0
-    cmd = [sys.executable, __file__, "--child", "--runs", str(args.runs), "--device", args.device,
-           "--backend", args.backend]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    line = next((x for x in proc.stdout.splitlines() if x.startswith("RESULT ")), None)
-    if proc.returncode != 0 or line is None:
-        print(proc.stdout + proc.stderr)
+    r = run_child([sys.executable, __file__, "--child", "--runs", str(args.runs), "--device", args.device,
+                   "--backend", args.backend])
+    if r is None:
         return 1
-    r = json.loads(line[7:])
     cuda = "" if r["cuda_peak_gb"] is None else f", CUDA peak {r['cuda_peak_gb']:.2f} GB"
     print(f"| {args.device} {args.backend} | {r['n']:,} splats {WIDTH}x{HEIGHT} | {r['median_s']:.2f} s "
           f"({', '.join(f'{t:.2f}' for t in r['times'])}) | {r['median_s'] / r['gemm_s']:.1f}x "
