@@ -134,7 +134,7 @@ class ExactRender:
             raise SharpError(f"{len(frames)} frames to render but {len(outputs)} output files")
         self.scene, self.frames = bl_scene, list(frames)
         self.outputs = None if outputs is None else [Path(p) for p in outputs]
-        gaussians = scene.object_to_gaussians(splat_obj)
+        gaussians = scene.shown_gaussians(splat_obj)
         scale = splat_scale(splat_obj)
         if abs(scale - 1.0) > 1e-7:
             gaussians = gaussians.transformed(np.eye(3), scale=scale)

@@ -175,6 +175,37 @@ def object_to_gaussians(obj: bpy.types.Object) -> G.Gaussians:
         raise GaussiansError.about(obj.name, f"holds splat data that cannot be used ({e})") from None
 
 
+def shown_gaussians(obj: bpy.types.Object) -> G.Gaussians:
+    """The Gaussians the object's SHARP Splats modifier shows: ``object_to_gaussians`` through the
+    modifier's filters (opacity threshold, keep fraction, layers, crop box) and Splat Size, as the
+    node group applies them (missing ``sharp_lod`` / ``sharp_layer`` read as 0 there too). What the
+    exact renderer draws, so it renders what Cycles and EEVEE show. All of them without the modifier."""
+    g = object_to_gaussians(obj)
+    modifier = splat_modifier(obj)
+    if modifier is None:
+        return g
+
+    def value(name: str) -> Any:
+        return modifier_input(modifier, name)
+
+    attributes: Any = obj.data.attributes
+    n = len(g)
+    lod = _read(attributes, splat_shading.LOD_ATTRIBUTE, n, 1, owner=obj.name)[:, 0] \
+        if splat_shading.LOD_ATTRIBUTE in attributes else np.zeros(n, np.float32)
+    first = g.layers == 0 if g.layers is not None else np.ones(n, bool)
+    shown = (g.opacities >= np.float32(value("Opacity Threshold"))) & (lod < np.float32(value("Keep Fraction")))
+    shown &= (first & bool(value("Visible Layer"))) | (~first & bool(value("Occluded Layer")))
+    if value("Use Crop Box"):
+        lo, hi = (np.asarray(tuple(value(name)), np.float32) for name in ("Crop Min", "Crop Max"))
+        shown &= np.all((g.means >= lo) & (g.means <= hi), axis=1)
+    if not shown.any():
+        raise GaussiansError.about(obj.name, "shows no splats: its SHARP Splats modifier hides them all "
+                                   "(opacity threshold, keep fraction, layers or crop box)")
+    g = g.subset(shown) if not shown.all() else g
+    size = float(value("Splat Size"))
+    return g if size == 1.0 else g.replace(scales=(g.scales * max(size, 1e-9)).astype(np.float32))
+
+
 def _check_edits(name: str, arrays: dict[str, np.ndarray]) -> None:
     """Say in the user's terms which splats an edit has broken (non-numbers, negative sizes, null rotations)."""
     problems = []
@@ -360,7 +391,7 @@ def _write(attributes: Any, name: str, data_type: str, values: np.ndarray) -> No
 # what each attribute must be to be read (an edit or script may have re-made one as another type)
 ATTRIBUTE_TYPES = {"position": ("FLOAT_VECTOR",), "scale": ("FLOAT_VECTOR",), "rotation": ("QUATERNION",),
                    splat_shading.COLOR_ATTRIBUTE: ("FLOAT_COLOR",), "radiance:base": ("FLOAT4", "FLOAT_COLOR"),
-                   splat_shading.LAYER_ATTRIBUTE: ("INT8", "INT")}
+                   splat_shading.LAYER_ATTRIBUTE: ("INT8", "INT"), splat_shading.LOD_ATTRIBUTE: ("FLOAT",)}
 
 
 def _read(attributes: Any, name: str, n: int, width: int, dtype: Any = np.float32, owner: str = "") -> np.ndarray:

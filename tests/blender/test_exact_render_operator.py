@@ -207,6 +207,36 @@ def test_an_animation_writes_one_file_per_frame(addon, clean_scene, bpy_session,
     assert exact.SCRATCH_IMAGE_NAME not in bpy.data.images
 
 
+def test_it_renders_what_the_modifier_shows(addon, clean_scene, bpy_session, inference):
+    """The modifier's filters and Splat Size hold for the exact render as for Cycles and EEVEE."""
+    bpy = bpy_session
+    so = addon_module("blender.scene")
+    cams = addon_module("blender.cameras")
+    exact = addon_module("blender.exact_render")
+    G = addon_module("gaussians")
+    g = small_gaussians()
+    g = g.replace(layers=(np.arange(len(g)) % 2).astype(np.int8))
+    made = built(bpy, g)
+    modifier = so.splat_modifier(made.splats)
+    for name, value in (("Occluded Layer", False), ("Opacity Threshold", 0.3), ("Use Crop Box", True),
+                        ("Crop Min", (-1.0, -1.0, 0.0)), ("Crop Max", (0.05, 1.0, 100.0)), ("Keep Fraction", 0.8),
+                        ("Splat Size", 1.5)):
+        so.set_modifier_input(modifier, name, value)
+    shown = ((g.layers == 0) & (g.opacities >= 0.3) & (g.means[:, 0] <= 0.05)
+             & (G.lod_keys(len(g)) < 0.8))
+    assert 10 < shown.sum() < len(g) // 2
+    want_g = g.subset(shown).replace(scales=g.scales[shown] * 1.5)
+    assert bpy.ops.sharp.render_exact() == {"FINISHED"}
+    camera = cams.camera_from_blender(made.camera, clean_scene, made.splats)
+    want, everything = reference(inference, want_g, [camera])[0], reference(inference, g, [camera])[0]
+    got = image_pixels(bpy.data.images[exact.IMAGE_NAME])
+    assert np.abs(exact.rows_bottom_up(everything) - got).max() > 0.1  # the filters matter here
+    np.testing.assert_allclose(got, exact.rows_bottom_up(want), atol=1e-5)
+    so.set_modifier_input(modifier, "Opacity Threshold", 1.0)  # hides every splat
+    with pytest.raises(RuntimeError, match="shows no splats"):
+        bpy.ops.sharp.render_exact()
+
+
 def test_cancel_leaves_no_files(addon, clean_scene, bpy_session, inference, tmp_path):
     Cancelled = addon_module("errors").Cancelled
     bpy = bpy_session
