@@ -558,8 +558,9 @@ def _camera_facing_proxies(b: _Builder, geometry: Any, selection: Any, position:
     ellipsoid about centre (x, y, z) (camera frame, z the depth) is seen on the quad's plane at
     offset z / (z + u_z) (u_x - u_z x / z, u_y - u_z y / z); its largest value along the camera's
     right axis is k |S R^-1 w| with w = right + (x / z) back (likewise up), times z / (z - k sigma_z)
-    at most: the quad's half-sizes (at least k |S R^-1 right|, the orthographic camera's bound). The quads store the map from their own coordinates to the
-    Gaussian's unit frame (``PROXY_FRAME_ATTRIBUTES``) for the material's ray-marginal falloff.
+    at most: the quad's half-sizes (at least k |S R^-1 right|, an orthographic camera's bound).
+    The quads store the map from their own coordinates to the Gaussian's unit frame
+    (``PROXY_FRAME_ATTRIBUTES``) for the material's ray-marginal falloff.
     """
     with b.stage("Scene camera, in the splats' frame"):
         camera = b.out(b.node("GeometryNodeInputActiveCamera"), "Active Camera")
@@ -597,10 +598,10 @@ def _camera_facing_proxies(b: _Builder, geometry: Any, selection: Any, position:
         nearest = b.math("MAXIMUM", near_side, b.math("MULTIPLY", safe_depth, 0.25, "z / 4"), "Nearest depth, ≥ z / 4")
         perspective = b.math("DIVIDE", safe_depth, nearest, "Perspective margin (≤ 4)")
         # the larger of the perspective bound and the orthographic one (k |S R^-1 right|): either camera
-        half_x = b.math("MAXIMUM", b.math("MULTIPLY", spread(right_w, "w right"), perspective, "Perspective half-width"),
-                        spread(right, "right"), "Half-width")
-        half_y = b.math("MAXIMUM", b.math("MULTIPLY", spread(up_w, "w up"), perspective, "Perspective half-height"),
-                        spread(up, "up"), "Half-height")
+        seen_x = b.math("MULTIPLY", spread(right_w, "w right"), perspective, "Perspective half-width")
+        seen_y = b.math("MULTIPLY", spread(up_w, "w up"), perspective, "Perspective half-height")
+        half_x = b.math("MAXIMUM", seen_x, spread(right, "right"), "Half-width")
+        half_y = b.math("MAXIMUM", seen_y, spread(up, "up"), "Half-height")
         half_sizes = b.out(b.node("ShaderNodeCombineXYZ", {"X": half_x, "Y": half_y, "Z": 1.0}, "Quad scale"), "Vector")
     with b.stage("Quad to Gaussian frame"):
         inverse_sigma = b.vmath("DIVIDE", (1.0, 1.0, 1.0), b.vmath("SCALE", sigma, scale=extent, label="k sigma"),
