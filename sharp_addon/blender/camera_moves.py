@@ -38,10 +38,15 @@ class CameraMoveError(SharpError, ValueError):
 
 
 def matched_camera(splat_obj: bpy.types.Object) -> bpy.types.Object:
-    """The photo camera ``gaussians_to_object`` made for ``splat_obj``: a camera beside it under its photo
-    frame that is not a move (the one named "<name> Camera" first)."""
+    """The photo camera ``gaussians_to_object`` made for ``splat_obj``: the camera that names it as its
+    splat object (renamed or moved, it still does); in files from before that mark, a camera beside
+    it under its photo frame that is not a move (the one named "<name> Camera" first)."""
     if not splat_scene.is_splat_object(splat_obj):
         raise CameraMoveError.about(getattr(splat_obj, "name", "(none)"), "is not a SHARP splat object")
+    marked = [o for o in bpy.data.objects if o.type == "CAMERA" and o.get(splat_scene.PHOTO_CAMERA_OF) == splat_obj
+              and MOVE_OF not in o.keys()]
+    if marked:
+        return marked[0]
     frame = splat_obj.parent
     candidates = [o for o in (frame.children if frame is not None else ())
                   if o.type == "CAMERA" and MOVE_OF not in o.keys()]

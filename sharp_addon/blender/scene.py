@@ -35,6 +35,7 @@ from . import compat, splat_shading
 FOCAL_PX = "sharp_focal_px"
 IMAGE_SIZE = "sharp_image_size"
 COLOR_SPACE = "sharp_color_space"
+PHOTO_CAMERA_OF = "sharp_photo_camera_of"  # on the photo camera: its splat object (an ID pointer: renames keep it)
 MODIFIER_NAME = "SHARP Splats"
 SENSOR_WIDTH_MM = 36.0
 CYCLES_TRANSPARENT_BOUNCES = 256  # each proxy face a ray passes costs one; fewer leave dark holes
@@ -101,6 +102,7 @@ def gaussians_to_object(
         if with_camera:
             assert gaussians.image_size is not None
             camera = _new_camera(gaussians, f"{name} Camera")
+            camera[PHOTO_CAMERA_OF] = splats
             camera.parent = frame
             collection.objects.link(camera)
             scene = _scene()

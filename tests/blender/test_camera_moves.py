@@ -72,10 +72,22 @@ def test_bad_context_is_reported_and_changes_nothing(mod, made, bpy_session):
     assert (set(bpy.data.objects.keys()), bpy.context.scene.frame_end, bpy.context.scene.camera) == before
     with pytest.raises(mod.CameraMoveError, match="is not a SHARP splat object"):
         mod.add_camera_move(made.camera, "SWING", 10)
-    made.camera.parent = None  # no photo camera beside the splats any more
+    bpy.data.objects.remove(made.camera)  # no photo camera any more
     with pytest.raises(mod.CameraMoveError, match="has no photo camera"):
         mod.add_camera_move(made.splats, "SWING", 10)
-    assert set(bpy.data.objects.keys()) == before[0]
+    assert set(bpy.data.objects.keys()) == before[0] - {"wall Camera"}
+
+
+def test_the_photo_camera_is_found_renamed_and_moved_out_of_the_frame(mod, made, bpy_session):
+    """The photo camera carries a pointer to its splat object; a look-alike beside the splats is no match."""
+    bpy = bpy_session
+    made.camera.name, made.camera.parent = "my shot", None
+    decoy = bpy.data.objects.new("wall Camera", bpy.data.cameras.new("decoy"))
+    decoy.parent = made.splats.parent
+    bpy.context.scene.collection.objects.link(decoy)
+    assert mod.matched_camera(made.splats) == made.camera
+    del made.camera[importlib.import_module(ADDON_MODULE + ".blender.scene").PHOTO_CAMERA_OF]  # an older file
+    assert mod.matched_camera(made.splats) == decoy  # the name beside the splats, as before the mark
 
 
 def _tiny_render_settings(scene) -> None:
