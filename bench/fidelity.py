@@ -34,37 +34,15 @@ import numpy as np  # noqa: E402
 from sharp_addon.blender import cameras, compat  # noqa: E402
 from sharp_addon.blender import scene as splat_scene  # noqa: E402
 from tests import fidelity  # noqa: E402
+from tests.blender.renders import eevee_id, render_rgba  # noqa: E402
 
 ENGINES = {"cycles": "CYCLES", "eevee": None}  # EEVEE's identifier differs by version: eevee_id()
 
 
-def eevee_id() -> str:
-    items = [e.identifier for e in bpy.types.RenderSettings.bl_rna.properties["engine"].enum_items]
-    return "BLENDER_EEVEE_NEXT" if "BLENDER_EEVEE_NEXT" in items else "BLENDER_EEVEE"
-
-
 def render(engine: str, samples: int, path: Path) -> tuple[np.ndarray, float]:
-    scene = bpy.context.scene
-    scene.render.engine = engine
-    if engine == "CYCLES":
-        scene.cycles.device, scene.cycles.samples, scene.cycles.use_denoising = "CPU", samples, False
-        scene.cycles.filter_width = 0.01
-    else:
-        scene.eevee.taa_render_samples = samples
-        scene.render.filter_size = 0.01
-    scene.render.film_transparent = True
-    scene.render.image_settings.file_format = "OPEN_EXR"
-    scene.render.image_settings.color_depth = "32"
-    scene.render.filepath = str(path)
     t0 = time.perf_counter()
-    bpy.ops.render.render(write_still=True)
-    seconds = time.perf_counter() - t0
-    image = bpy.data.images.load(str(path))
-    w, h = image.size
-    pixels = np.empty(w * h * 4, np.float32)
-    image.pixels.foreach_get(pixels)
-    bpy.data.images.remove(image)
-    return pixels.reshape(h, w, 4)[::-1], seconds
+    image = render_rgba(bpy, engine, path, samples)
+    return image, time.perf_counter() - t0
 
 
 def exact(g, camera, python: str, scratch: Path) -> tuple[np.ndarray, float]:
@@ -112,7 +90,7 @@ def main() -> None:
     print("| scene | splats | path | engine | samples | camera | PSNR (dB) | Blender render (s) | exact render (s) |")
     print("|---|---|---|---|---|---|---|---|---|")
     for name, path, engine_name in ((n, p, e) for n in args.scenes for p in paths for e in args.engine):
-        engine = ENGINES[engine_name] or eevee_id()
+        engine = ENGINES[engine_name] or eevee_id(bpy)
         native = path == "native"
         samples = args.samples or (16 if engine != "CYCLES" else 1024 if native else 4)
         bpy.ops.wm.read_homefile(use_factory_startup=True, use_empty=True)

@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 from tests import fidelity
+from tests.blender.renders import render_rgba
 from tests.conftest import ADDON_MODULE, HAS_TORCH, ROOT
 
 pytestmark = pytest.mark.blender
@@ -50,25 +51,7 @@ def exact_render(g, camera, scratch: Path) -> np.ndarray:
 
 def cycles_render(bpy, path: Path, samples: int = 4) -> np.ndarray:
     """(H, W, 4) linear premultiplied RGBA, rows top-down, from the scene camera at pixel centres."""
-    scene = bpy.context.scene
-    scene.render.engine = "CYCLES"
-    scene.cycles.device = "CPU"
-    scene.cycles.samples = samples
-    scene.cycles.use_denoising = False
-    scene.cycles.filter_width = 0.01  # sample pixel centres, as the exact renderer does
-    scene.render.film_transparent = True
-    scene.render.image_settings.file_format = "OPEN_EXR"
-    scene.render.image_settings.color_depth = "32"
-    scene.render.filepath = str(path)
-    bpy.ops.render.render(write_still=True)
-    image = bpy.data.images.load(str(path))
-    try:
-        w, h = image.size
-        pixels = np.empty(w * h * 4, np.float32)
-        image.pixels.foreach_get(pixels)
-    finally:
-        bpy.data.images.remove(image)
-    return pixels.reshape(h, w, 4)[::-1]
+    return render_rgba(bpy, "CYCLES", path, samples)
 
 
 def move_camera(camera, distance: float = 4.0, degrees: float = 8.0) -> None:
