@@ -96,6 +96,9 @@ def gaussians_to_object(
         frame.rotation_euler = PHOTO_FRAME_ROTATION
         splats = bpy.data.objects.new(name, data)
         splats.parent = frame
+        # the splats are the photo's light, emitted: they cast no shadow (a proxy's would have its
+        # shape, and EEVEE would redraw every proxy into its shadow maps whenever the camera moves)
+        splats.visible_shadow = False
         _add_modifier(splats, transparency)
         collection.objects.link(frame)
         collection.objects.link(splats)

@@ -69,6 +69,8 @@ def test_builds_exactly_the_object_its_frame_camera_and_shading(so, clean_scene,
     assert [m.type for m in obj.modifiers] == ["NODES"] and obj.modifiers[0].node_group.name == "SHARP Splats"
     assert bpy.context.view_layer.objects.active == obj and obj.select_get()
     assert (built.frame.name, built.camera.name) == ("photo Photo", "photo Camera")
+    assert built.camera[so.PHOTO_CAMERA_OF] == obj  # found again renamed or moved (camera moves use it)
+    assert not obj.visible_shadow  # emitted light: no proxy-shaped shadows, no shadow-map redraws in EEVEE
     assert built.summary().startswith("Added 'photo' with its camera: 1,000 splats (set Cycles transparent bounces")
     assert instance_count(bpy) == len(g)
 
