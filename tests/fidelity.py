@@ -26,14 +26,14 @@ def _rotation_quat(axis: str, angle: float) -> np.ndarray:
     return G.quats_from_matrices(np.array([matrix], dtype=np.float64))[0]
 
 
-def _scene(means, scales, quats, colors, opacities, focal: float = FOCAL) -> G.Gaussians:
+def make_scene(means, scales, quats, colors, opacities, focal: float = FOCAL) -> G.Gaussians:
     return G.Gaussians(means=np.float32(means), scales=np.float32(scales), quats=np.float32(quats),
                        colors=np.float32(colors), opacities=np.float32(opacities), focal_px=focal, image_size=(W, H))
 
 
 def isotropic() -> G.Gaussians:
     """One round splat in front of the camera."""
-    return _scene([[0.1, -0.05, 4.0]], [[0.3, 0.3, 0.3]], [[1, 0, 0, 0]], [[0.8, 0.5, 0.2]], [0.9])
+    return make_scene([[0.1, -0.05, 4.0]], [[0.3, 0.3, 0.3]], [[1, 0, 0, 0]], [[0.8, 0.5, 0.2]], [0.9])
 
 
 def edge_on() -> G.Gaussians:
@@ -43,13 +43,13 @@ def edge_on() -> G.Gaussians:
     so a splat that reaches far in depth relative to its distance (a 0.6 m disc at 4 m turned
     80 degrees, through a 60 px lens) renders differently in 3DGS (26.9 dB against the per-ray
     exact Gaussian, which Cycles matches to 82 dB): that is the EWA approximation, not Blender."""
-    return _scene([[0.0, 0.0, 4.0]], [[0.08, 0.05, 0.002]], [_rotation_quat("y", np.radians(75))],
+    return make_scene([[0.0, 0.0, 4.0]], [[0.08, 0.05, 0.002]], [_rotation_quat("y", np.radians(75))],
                   [[0.2, 0.7, 0.9]], [0.95], focal=400.0)
 
 
 def overlapping() -> G.Gaussians:
     """Three splats of different colours overlapping at different depths."""
-    return _scene([[-0.3, 0.0, 4.0], [0.2, 0.15, 4.6], [0.0, -0.3, 5.2]],
+    return make_scene([[-0.3, 0.0, 4.0], [0.2, 0.15, 4.6], [0.0, -0.3, 5.2]],
                   [[0.35, 0.3, 0.3], [0.4, 0.25, 0.3], [0.45, 0.45, 0.2]],
                   [[1, 0, 0, 0], _rotation_quat("z", 0.5), _rotation_quat("x", 0.7)],
                   [[0.9, 0.1, 0.1], [0.1, 0.8, 0.2], [0.1, 0.2, 0.9]], [0.7, 0.8, 0.9])
@@ -60,14 +60,14 @@ def anisotropic(n: int = 3000, seed: int = 3) -> G.Gaussians:
     rng = np.random.default_rng(seed)
     quats = rng.normal(size=(n, 4))
     quats /= np.linalg.norm(quats, axis=1, keepdims=True)
-    return _scene(np.column_stack([rng.uniform(-2.2, 2.2, n), rng.uniform(-1.6, 1.6, n), rng.uniform(3.0, 5.0, n)]),
+    return make_scene(np.column_stack([rng.uniform(-2.2, 2.2, n), rng.uniform(-1.6, 1.6, n), rng.uniform(3.0, 5.0, n)]),
                   rng.uniform(0.02, 0.12, (n, 3)), quats, rng.uniform(0.05, 0.95, (n, 3)), rng.uniform(0.3, 0.95, n))
 
 
 def anisotropic_one_size(n: int = 3000, seed: int = 3) -> G.Gaussians:
     """``anisotropic`` with every splat of one shape (still turned at random): proxies of one size."""
     g = anisotropic(n, seed)
-    return _scene(g.means, np.tile([0.09, 0.05, 0.03], (n, 1)), g.quats, g.colors, g.opacities)
+    return make_scene(g.means, np.tile([0.09, 0.05, 0.03], (n, 1)), g.quats, g.colors, g.opacities)
 
 
 def sharp_small() -> G.Gaussians:

@@ -57,6 +57,7 @@ LOD_ATTRIBUTE = "sharp_lod"
 LAYER_ATTRIBUTE = "sharp_layer"
 MAX_ALPHA = 0.99  # as 3DGS rasterisers: a splat never hides everything behind it
 MAX_EXTENT = 3.0  # standard deviations
+DEPTH_TIE_BREAK = 1e-4  # relative depth spread of the quads by their key: splats never share a plane
 NEAR_DEPTH = 0.01  # metres: splats nearer the camera are skipped, as by 3DGS and our exact renderer
 # per quad proxy: the quad's x, y, z axes in the Gaussian's unit frame (where its k-sigma ellipsoid is
 # the unit sphere), so the material finds the ray-marginal distance whatever the proxy's shape
@@ -499,7 +500,7 @@ def _build_node_group() -> Any:
             "Rotation": rotation,
             "Scale": b.vmath("SCALE", sigma, scale=extent, label="Half-edges k sigma"),
         }, "Cubes (any view)")
-    quads = _camera_facing_proxies(b, geometry, selection, position, rotation, sigma, extent,
+    quads = _camera_facing_proxies(b, geometry, selection, position, rotation, sigma, extent, lod,
                                    inputs("Splat Material"))
     with b.stage("Proxies for this view"):
         in_viewport = b.out(b.node("GeometryNodeIsViewport"), "Is Viewport")
@@ -550,7 +551,7 @@ def _build_node_group() -> Any:
 
 
 def _camera_facing_proxies(b: _Builder, geometry: Any, selection: Any, position: Any, rotation: Any, sigma: Any,
-                           extent: Any, material: Any) -> Any:
+                           extent: Any, key: Any, material: Any) -> Any:
     """Instances of a quad through each splat's centre, parallel to the scene camera's image plane.
 
     Every camera ray then meets the splats in the order of their centres' camera depth, the order
@@ -561,6 +562,10 @@ def _camera_facing_proxies(b: _Builder, geometry: Any, selection: Any, position:
     at most: the quad's half-sizes (at least k |S R^-1 right|, an orthographic camera's bound).
     The quads store the map from their own coordinates to the Gaussian's unit frame
     (``PROXY_FRAME_ATTRIBUTES``) for the material's ray-marginal falloff.
+
+    Splats at exactly one depth would give coplanar quads, which hide each other from Cycles'
+    transparent rays (a flat wall of them: 9 dB); each moves along its own camera ray by a relative
+    ``DEPTH_TIE_BREAK`` times its keep-fraction key, which leaves where it projects unchanged.
     """
     with b.stage("Scene camera, in the splats' frame"):
         camera = b.out(b.node("GeometryNodeInputActiveCamera"), "Active Camera")
@@ -574,6 +579,15 @@ def _camera_facing_proxies(b: _Builder, geometry: Any, selection: Any, position:
         right, up, back = (camera_axis((1.0, 0.0, 0.0), "Camera right"), camera_axis((0.0, 1.0, 0.0), "Camera up"),
                            camera_axis((0.0, 0.0, 1.0), "Camera back (it looks down -Z)"))
         offset = b.vmath("SUBTRACT", position, b.out(info, "Location"), label="Centre - camera")
+    with b.stage("Depth tie-break"):
+        stretch = b.math("MULTIPLY_ADD", b.math("SUBTRACT", key, 0.5, "key - 1/2"), DEPTH_TIE_BREAK,
+                         label="1 + 1e-4 (key - 1/2)")
+        b.feed(stretch.node, ("Value", 2), 1.0)  # (key - 1/2) 1e-4 + 1
+        along_ray = b.vmath("ADD", b.out(info, "Location"), b.vmath("SCALE", offset, scale=stretch, label="Stretched"),
+                            label="Moved along its ray")
+        geometry = b.out(b.node("GeometryNodeSetPosition", {"Geometry": geometry, "Position": along_ray},
+                                "Ties in depth broken"), "Geometry")
+    with b.stage("Camera depth"):  # evaluated on the moved points from here on
         depth = b.math("MULTIPLY", b.vmath("DOT_PRODUCT", offset, back, label="Along back"), -1.0, "Depth z")
         in_front = b.compare(depth, NEAR_DEPTH, "GREATER_THAN", label="In front (z > 0.01 m)")
         safe_depth = b.math("MAXIMUM", depth, NEAR_DEPTH, "z, at least 0.01 m")

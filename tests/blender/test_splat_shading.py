@@ -31,7 +31,8 @@ EXPECTED_INPUTS = [
     ("Point Material", "NodeSocketMaterial", None),
 ]
 NATIVE_ONLY_INPUTS = [("Render as Proxies", "NodeSocketBool", False)]  # Blender 5.3+
-PROXY_STAGES = ["Gaussian proxies", "Scene camera, in the splats' frame", "Quad sizes", "Quad to Gaussian frame",
+PROXY_STAGES = ["Gaussian proxies", "Scene camera, in the splats' frame", "Depth tie-break", "Camera depth",
+                "Quad sizes", "Quad to Gaussian frame",
                 "Camera-facing quads", "Proxies for this view"]
 FRAME_LABELS = {
     "node group": ["Modifier inputs", "Attributes", "Which splats to show", "Size: k sigma", *PROXY_STAGES,
