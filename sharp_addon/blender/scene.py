@@ -190,8 +190,11 @@ def shown_gaussians(obj: bpy.types.Object) -> G.Gaussians:
     if modifier is None:
         return g
 
-    def value(name: str) -> Any:
-        return modifier_input(modifier, name)
+    present = {i.name for i in modifier.node_group.interface.items_tree if i.item_type == "SOCKET"}
+    defaults = {spec.name: spec.default for spec in splat_shading.INPUTS}
+
+    def value(name: str) -> Any:  # a group from an older add-on may lack an input: its default then
+        return modifier_input(modifier, name) if name in present else defaults[name]
 
     attributes: Any = obj.data.attributes
     n = len(g)

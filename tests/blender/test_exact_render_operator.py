@@ -235,6 +235,14 @@ def test_it_renders_what_the_modifier_shows(addon, clean_scene, bpy_session, inf
     so.set_modifier_input(modifier, "Opacity Threshold", 1.0)  # hides every splat
     with pytest.raises(RuntimeError, match="shows no splats"):
         bpy.ops.sharp.render_exact()
+    # a node group from an older add-on without an input: that filter takes its default (all kept)
+    interface = modifier.node_group.interface
+    for name in ("Opacity Threshold", "Keep Fraction"):
+        interface.remove(next(i for i in interface.items_tree if i.item_type == "SOCKET" and i.name == name))
+    assert bpy.ops.sharp.render_exact() == {"FINISHED"}
+    shown = (g.layers == 0) & (g.means[:, 0] <= 0.05) & (g.opacities >= 1 / 255)
+    want = reference(inference, g.subset(shown).replace(scales=g.scales[shown] * 1.5), [camera])[0]
+    np.testing.assert_allclose(image_pixels(bpy.data.images[exact.IMAGE_NAME]), exact.rows_bottom_up(want), atol=1e-5)
 
 
 def test_cancel_leaves_no_files(addon, clean_scene, bpy_session, inference, tmp_path):
