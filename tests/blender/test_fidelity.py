@@ -142,6 +142,8 @@ def test_splats_at_one_depth_are_all_drawn(addon, clean_scene, bpy_session, tmp_
     g = fidelity.make_scene(means, np.full((n, 3), 0.15), np.tile([1.0, 0, 0, 0], (n, 1)), rng.uniform(0, 1, (n, 3)),
                         np.full(n, 0.7))
     built = so.gaussians_to_object(g, "wall")
+    if importlib.import_module(ADDON_MODULE + ".blender.compat").has_native_splats():  # 5.3: our quads
+        so.set_modifier_input(so.splat_modifier(built.splats), "Render as Proxies", True)
     bpy_session.context.view_layer.update()
     camera = cams.camera_from_blender(built.camera, bpy_session.context.scene, built.splats)
     moved = g.replace(means=g.means * (1 + ss.DEPTH_TIE_BREAK * (G.lod_keys(n)[:, None] - 0.5)))
