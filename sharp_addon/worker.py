@@ -217,7 +217,8 @@ class RenderJob:
         self.result = [np.load(path, allow_pickle=False) for path in self._output_files]
 
     def scratch_files(self) -> list[Path]:
-        return list(self._made)
+        """Ours in scratch, and any frame a killed worker was still writing (``_save_frame``'s partial)."""
+        return list(self._made) + [partial_frame_path(path) for path in self._output_files]
 
 
 AnyJob = TypeVar("AnyJob", bound="Job | RenderJob")
@@ -688,9 +689,14 @@ def _render(request: dict[str, Any], channel: EventChannel) -> None:
         channel.send(event="progress", job=job, stage="rendering", fraction=(i + 1) / count, frame=i)
 
 
+def partial_frame_path(path: Path) -> Path:
+    """Where ``_save_frame`` writes a frame before it is whole (a cancel may kill it mid-write)."""
+    return path.with_name(f".{path.name}.partial")
+
+
 def _save_frame(image: np.ndarray, path: Path) -> None:
     """One frame's .npy, complete under its name or not there at all."""
-    tmp = path.with_name(f".{path.name}.partial")
+    tmp = partial_frame_path(path)
     try:
         with open(tmp, "wb") as f:
             np.save(f, image, allow_pickle=False)
