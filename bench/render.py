@@ -120,6 +120,7 @@ def blender_child(args: argparse.Namespace) -> None:
 
     from sharp_addon.blender import compat
     from sharp_addon.blender import scene as splat_scene
+    from tests.blender.renders import eevee_id
 
     gemm_s = numpy_gemm_s()
     g = sharp_shaped_scene()
@@ -135,8 +136,7 @@ def blender_child(args: argparse.Namespace) -> None:
         scene.render.engine = "CYCLES"
         scene.cycles.device, scene.cycles.samples, scene.cycles.use_denoising = "CPU", args.samples, False
     else:
-        items = [e.identifier for e in bpy.types.RenderSettings.bl_rna.properties["engine"].enum_items]
-        scene.render.engine = "BLENDER_EEVEE_NEXT" if "BLENDER_EEVEE_NEXT" in items else "BLENDER_EEVEE"
+        scene.render.engine = eevee_id(bpy)
         scene.eevee.taa_render_samples = args.samples
     scene.render.film_transparent = True
     times = []
