@@ -51,6 +51,10 @@ def ss(addon):
     return importlib.import_module(ADDON_MODULE + ".blender.splat_shading")
 
 
+def node_layout():
+    return importlib.import_module(ADDON_MODULE + ".blender.node_layout")
+
+
 def native(ss) -> bool:
     return importlib.import_module(ADDON_MODULE + ".blender.compat").has_native_splats()
 
@@ -83,7 +87,7 @@ def absolute(node) -> tuple[float, float]:
 def rectangle(ss, node) -> tuple[float, float, float, float]:
     """(left, bottom, right, top); a node's height estimated (``dimensions`` is 0 without an editor)."""
     x, y = absolute(node)
-    w, h = (node.width, node.height) if node.type == "FRAME" else ss.estimated_size(node)
+    w, h = (node.width, node.height) if node.type == "FRAME" else node_layout().estimated_size(node)
     assert w > 0 and h > 0, node.name
     return x, y - h, x + w, y
 
