@@ -10,9 +10,11 @@ No bpy, no torch. ``predict`` (``cli.py``) uses it, and so does the Blender laye
 - ``output_names``: the image's stem, or, where two images share one (case-insensitively, as
   macOS and Windows file systems see names), their relative path with ``/`` as ``__``; decided on
   the whole list, so every shard of a batch gives an image the same name.
-- ``atomic_output``: a finished file appears only under its final name, by a rename within its
-  folder; until then it lives in a private temporary folder ``.sharp-XXXXXXXX.tmp`` that never
-  looks like a result. Finished files get the permissions the umask gives new files.
+- every output is written through ``files.atomic_output``: a finished file appears only under its
+  final name; until then it lives in a private temporary folder ``.sharp-XXXXXXXX.tmp`` that never
+  looks like a result.
+- ``record_failures``: the images a run could not convert, listed in one file written whole
+  (``predict --failures-file``), so a farm task can report them and still succeed.
 """
 
 from __future__ import annotations
@@ -20,19 +22,14 @@ from __future__ import annotations
 import glob
 import os
 import re
-import shutil
-import tempfile
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import ImageError, OutputError, SharpError
-from .files import new_file_mode, path_kind
+from .files import atomic_output, is_temporary, path_kind  # noqa: F401 - atomic_output, is_temporary: re-exported for tests
 from .image import IMAGE_SUFFIXES
 
-TEMP_PREFIX = ".sharp-"  # temporary names: hidden, and ending in .tmp, never in .ply/.blend/.png
-TEMP_SUFFIX = ".tmp"
 _GLOB_CHARACTERS = re.compile(r"[*?\[]")
 
 
@@ -197,39 +194,44 @@ def output_names(images: Sequence[Image]) -> list[str]:
             levels[i] += 1
 
 
-# ---- atomic outputs ------------------------------------------------------------------------------
+# ---- images that failed -------------------------------------------------------------------------
 
 
-def is_temporary(name: str) -> bool:
-    """Is this a name our writers use while a file is unfinished (``.sharp-XXXX.tmp``)?"""
-    return name.startswith(TEMP_PREFIX) and name.endswith(TEMP_SUFFIX)
+@dataclass(frozen=True)
+class Failure:
+    """An image of the batch that could not be converted: its index in the sorted list, and why."""
+
+    index: int
+    image: Image
+    message: str
 
 
-@contextmanager
-def atomic_output(final: Path) -> Iterator[Path]:
-    """A temporary path to write ``final``'s content to; on success it is renamed to ``final``.
+FAILURES_HEADER = "index\tphoto\terror"
 
-    The temporary file (``unfinished.tmp``: the writer must not rely on its suffix) lies in a private
-    folder ``.sharp-XXXXXXXX.tmp`` beside ``final``, so the rename stays within one file system and
-    programs that keep a backup of a file they overwrite (Blender) find nothing there to back up.
-    Another process writing the same ``final`` at the same time never mixes with this one: the
-    later rename wins, whole. On any failure, Ctrl+C included, the temporary folder is removed and
-    ``final`` is left as it was; a killed process leaves only the ``.sharp-*.tmp`` folder. Raises
-    ``OutputError`` when the writer produced nothing or the file cannot be moved into place.
+
+def record_failures(path: Path, failures: Sequence[Failure]) -> bool:
+    """Make ``path`` list ``failures`` (``--failures-file``); whether it now exists.
+
+    One line per image, tab-separated: index in the sorted list, path, error (on one line). The
+    file is written whole (``atomic_output``), so a farm task killed while writing it leaves the
+    previous list, never half of one; with no failures an earlier list there is removed, since its
+    images have now been converted. Raises ``OutputError`` when it cannot be written or removed.
     """
-    folder = final.parent
     try:
-        scratch = Path(tempfile.mkdtemp(prefix=TEMP_PREFIX, suffix=TEMP_SUFFIX, dir=folder))
+        if not failures:
+            path.unlink(missing_ok=True)
+            return False
+        path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise OutputError.about(final, f"cannot be written ({e.strerror or e})") from None
-    try:
-        tmp = scratch / ("unfinished" + TEMP_SUFFIX)  # no final suffix: no search for *.blend finds it
-        yield tmp
-        if path_kind(tmp) != "file":
-            raise OutputError.about(final, "was not written (the writer produced no file)")
-        os.chmod(tmp, new_file_mode())
-        os.replace(tmp, final)
-    except OSError as e:
-        raise OutputError.about(final, f"cannot be written ({e.strerror or e})") from None
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+        raise OutputError.about(path, f"cannot be {'removed' if not failures else 'written'} "
+                                f"({e.strerror or e})") from None
+    rows = [FAILURES_HEADER] + [f"{f.index}\t{_one_line(str(f.image.path))}\t{_one_line(f.message)}"
+                                for f in failures]
+    with atomic_output(path) as tmp:
+        tmp.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    return True
+
+
+def _one_line(text: str) -> str:
+    """``text`` as one field of a tab-separated line: tabs and line breaks become spaces."""
+    return re.sub(r"[\t\r\n]+", " ", text)

@@ -139,6 +139,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--frames", type=_frame_count, default=48, help="frames of the --move (default 48)")
     p.add_argument("--list", action="store_true",
                    help="print the sorted images (index, output name, path) and stop; no checkpoint needed")
+    p.add_argument("--failures-file", type=Path, metavar="FILE",
+                   help="list the images that failed in FILE (index, path, error; tab-separated), written whole "
+                   "at the end; an earlier list there is removed when none failed (for a farm: one per --range)")
+    p.add_argument("--allow-failures", action="store_true",
+                   help="exit with status 0 when some images failed as long as one was converted or done "
+                   "before (1 only when every image failed); without it, 0 only when none failed")
     p.set_defaults(run=_predict)
 
     p = sub.add_parser("check", help="say whether PyTorch and the SHARP checkpoint are present, and how SHARP "
@@ -233,12 +239,16 @@ def _predict(args: argparse.Namespace) -> int:
         print(f"{len(chosen)} of {len(images)} images", file=sys.stderr)
         return 0
     _check_output_folder(out)
+    if args.failures_file is not None and (kind := path_kind(args.failures_file)) not in ("file", "missing"):
+        raise OutputError.about(args.failures_file, f"is a {kind}, not a file; --failures-file names the file "
+                                "that lists the images that failed", subject="failures file")
     checkpoint = dependencies.find_checkpoint(args.checkpoint)
     if checkpoint is None:
         raise SharpError(dependencies.checkpoint_status(None).message + ", or pass --checkpoint PATH")
     run = _Batch(args, out, checkpoint)
+    lone = len(images) == 1 and args.failures_file is None  # a lone photo's error is the run's, unless listed
     for number, i in enumerate(chosen, start=1):
-        run.convert(images[i], names[i], number, len(chosen), lone=len(images) == 1)
+        run.convert(i, images[i], names[i], number, len(chosen), lone=lone)
     return run.summary(len(chosen))
 
 
@@ -248,7 +258,8 @@ class _Batch:
     def __init__(self, args: argparse.Namespace, out: Path, checkpoint: Path) -> None:
         self.args, self.out, self.checkpoint = args, out, checkpoint
         self.predictor: Any = None
-        self.converted = self.skipped = self.failed = 0
+        self.converted = self.skipped = 0
+        self.failures: list[batch.Failure] = []
         self.seconds = 0.0  # spent on converted images (for the ETA)
         self.loaded_at = 0.0  # when the model finished loading (not counted in the first image's time)
         self.started = time.perf_counter()
@@ -266,7 +277,7 @@ class _Batch:
             found["move_video"] = self.out / f"{name}{MOVE_VIDEO_SUFFIX}"
         return found
 
-    def convert(self, image: batch.Image, name: str, number: int, total: int, lone: bool) -> None:
+    def convert(self, index: int, image: batch.Image, name: str, number: int, total: int, lone: bool) -> None:
         targets = self.targets(name)
         todo = {kind: path for kind, path in targets.items()
                 if not (self.args.skip_existing and path_kind(path) == "file")}
@@ -296,7 +307,7 @@ class _Batch:
                 raise
             message = str(e) if isinstance(e, ImageError) else f"image '{image.path}': {e}"
             print(f"error: {message}", file=sys.stderr, flush=True)
-            self.failed += 1
+            self.failures.append(batch.Failure(index, image, message))
             print(f"Time: {_clock(time.perf_counter() - max(t0, self.loaded_at))} (failed)", flush=True)
             return
         seconds = time.perf_counter() - t0
@@ -334,13 +345,23 @@ class _Batch:
         return self.seconds / self.converted * remaining if self.converted else 0.0
 
     def summary(self, total: int) -> int:
+        """Print the counts, list the failures (``--failures-file``); the exit status."""
+        failed = len(self.failures)
         wall = time.perf_counter() - self.started
         rate = f", {self.converted / self.seconds * 60:.1f} images/min" if self.seconds > 0 else ""
-        print(f"done: {self.converted} converted, {self.skipped} skipped (outputs existed), {self.failed} failed, "
+        print(f"done: {self.converted} converted, {self.skipped} skipped (outputs existed), {failed} failed, "
               f"of {total} images in {_duration(wall)}{rate}", flush=True)
-        if self.failed:
-            print(f"{self.failed} of {total} images failed", file=sys.stderr)
-        return 1 if self.failed else 0
+        listing = self.args.failures_file
+        if listing is not None and batch.record_failures(listing, self.failures):
+            print(f"failures: {failed} of {total} images, listed in '{listing}'", flush=True)
+        if not failed:
+            return 0
+        print(f"{failed} of {total} images failed", file=sys.stderr)
+        if self.args.allow_failures and self.converted + self.skipped:
+            print(f"exit status 0 (--allow-failures): {self.converted + self.skipped} of {total} images are done",
+                  file=sys.stderr)
+            return 0
+        return 1
 
 
 def _duration(seconds: float) -> str:

@@ -1,16 +1,27 @@
-"""Paths as the user sees them: what is at a path, and which file is which.
+"""Files as the user sees them: what is at a path, which file is which, and writing one whole.
 
 No bpy. ``path_kind`` names what a path is for messages (a folder given for a photo, a pipe given
 for a PLY). ``file_key`` is the one identity a remembered result or check is keyed by: a file is
 the same file while its resolved path, size and modification time are, so nothing remembered
-about an edited or replaced photo or checkpoint is used for it.
+about an edited or replaced photo or checkpoint is used for it. ``atomic_output`` is the one way
+every writer of this package makes a file appear only when it is complete; ``size_text`` the one
+way messages give a size.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import stat
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+
+from .errors import OutputError
+
+TEMP_PREFIX = ".sharp-"  # temporary names: hidden, and ending in .tmp, never in .ply/.blend/.png
+TEMP_SUFFIX = ".tmp"
 
 FileKey = tuple[str, int, int]
 
@@ -61,3 +72,56 @@ def umask() -> int:
 def new_file_mode() -> int:
     """The permissions a new file gets from the umask (a temporary file from mkstemp has 0600)."""
     return 0o666 & ~umask()
+
+
+def size_text(n: int | None) -> str:
+    """A size in bytes for messages: "2.81 GB", "66.1 MB", "4096 bytes" ("an unknown size" for None)."""
+    if n is None:
+        return "an unknown size"
+    if n >= 100_000_000:
+        return f"{n / 1e9:.2f} GB"
+    if n >= 100_000:
+        return f"{n / 1e6:.1f} MB"
+    return f"{n} bytes"
+
+
+def is_temporary(name: str) -> bool:
+    """Is this a name our writers use while a file is unfinished (``.sharp-XXXX.tmp``)?"""
+    return name.startswith(TEMP_PREFIX) and name.endswith(TEMP_SUFFIX)
+
+
+@contextmanager
+def atomic_output(final: Path, *, temp: Path | None = None) -> Iterator[Path]:
+    """A temporary path to write ``final``'s content to; on success it is renamed to ``final``.
+
+    The temporary file (``unfinished.tmp``: the writer must not rely on its suffix) lies in a private
+    folder ``.sharp-XXXXXXXX.tmp`` beside ``final``, so the rename stays within one file system and
+    programs that keep a backup of a file they overwrite (Blender) find nothing there to back up.
+    ``temp`` names the temporary file instead, for a writer whose caller must be able to remove it
+    after killing the writer mid-write. Another process writing the same ``final`` at the same time
+    never mixes with this one: the later rename wins, whole. On any failure, Ctrl+C included, the
+    temporary file is removed and ``final`` is left as it was; a killed process leaves only the
+    temporary file. Raises ``OutputError`` when the writer produced nothing or the file cannot be
+    moved into place. Finished files get the permissions the umask gives new files.
+    """
+    final = Path(final)
+    scratch = None
+    try:
+        if temp is None:
+            scratch = Path(tempfile.mkdtemp(prefix=TEMP_PREFIX, suffix=TEMP_SUFFIX, dir=final.parent))
+            temp = scratch / ("unfinished" + TEMP_SUFFIX)  # no final suffix: no search for *.blend finds it
+    except OSError as e:
+        raise OutputError.about(final, f"cannot be written ({e.strerror or e})") from None
+    try:
+        yield temp
+        if path_kind(temp) != "file":
+            raise OutputError.about(final, "was not written (the writer produced no file)")
+        os.chmod(temp, new_file_mode())
+        os.replace(temp, final)
+    except OSError as e:
+        raise OutputError.about(final, f"cannot be written ({e.strerror or e})") from None
+    finally:
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
+        else:
+            temp.unlink(missing_ok=True)

@@ -1,19 +1,29 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 //
 // A stand-in for what Flamenco Manager 3.x gives a job-type script, for testing job compilers with
-// Node (no Flamenco binary can be built or fetched here). Written from Flamenco's documentation and
-// the behaviour of its job compiler (internal/manager/job_compilers: author.go, js_globals.go,
-// js_path.go, job_compilers.go):
+// Node (no Flamenco binary can be built or fetched here). Written from Flamenco's job compiler
+// (internal/manager/job_compilers: scripts.go, job_compilers.go, author.go, js_globals.go,
+// js_path.go; pkg/crosspath) and the goja version it uses:
 //
-// - the script runs as a plain script (not a module) with globals `author`, `path`, `process`,
-//   `frameChunker`, `frameCount`, `formatTimestampLocal`, `shellSplit`, `print`, `alert`, and no
-//   file-system or network access (no `require`, no `fs`);
-// - it defines `JOB_TYPE` and `compileJob(job)`; the Manager calls compileJob once per submitted job
-//   with `job.name`, `job.type`, `job.priority`, `job.created`, `job.settings` (the submitted values
-//   only: defaults are not filled in by the Manager), `job.metadata`, and `job.addTask(task)`;
-// - `author.Task(name, type)`: both trimmed and required (an empty one throws), priority 50;
-//   `task.addCommand(cmd)`, `task.addDependency(task)`;
-// - `author.Command(name, parameters, totalStepCount)`: a missing step count is 0 ("no steps");
+// - the script is compiled in strict mode (`goja.Compile(filename, script, true)`) and run as a
+//   plain script (not a module) with globals `author`, `path`, `process`, `frameChunker`,
+//   `frameCount`, `formatTimestampLocal`, `shellSplit`, `print`, `alert` and `require` (Flamenco's
+//   modules `author`, `path`, `process`, and scripts of its scripts folder; here the modules only);
+//   no file-system or network access;
+// - it defines `JOB_TYPE` and `compileJob(job)`; the Manager reads them as globals (a top-level
+//   `const` counts) and calls compileJob once per submitted job;
+// - `job` is a Go `*AuthoredJob` seen through goja's UncapFieldNameMapper: its fields are `jobID`,
+//   `workerTagUUID`, `name`, `jobType`, `priority`, `status`, `created`, `settings` (the submitted
+//   values only: defaults are not filled in), `metadata`, `storage` (`shamanCheckoutID`), `tasks`,
+//   and its method `addTask(task)`, which stores a copy of the task as it is then. A host object
+//   takes no new properties: in strict mode assigning one throws a TypeError. (`job.type`,
+//   `job.id` do not exist.) `created` is a Go time.Time there, a Date here;
+// - `author.Task(name, type)`: both trimmed and required (an empty one throws), priority 50; the task
+//   has `uUID`, `name`, `type`, `priority`, `commands`, `dependencies`, `addCommand(cmd)`,
+//   `addDependency(task)`;
+// - `author.Command(name, parameters, totalStepCount)`: a missing step count is 0 ("no steps";
+//   before Flamenco 3.8 the third argument is ignored);
+// - `path.join` is Go's path.Join (which cleans the result) followed by ToSlash;
 // - a thrown value fails the submission with that message.
 
 "use strict";
@@ -22,14 +32,17 @@ const fs = require("node:fs");
 const vm = require("node:vm");
 const crypto = require("node:crypto");
 
+// Go structs seen through goja: the fields' names with a lower-case first letter ("UUID" -> "uUID"),
+// and no new properties (Object.seal: assigning one throws in strict mode, as goja's host objects do).
 class AuthoredTask {
     constructor(name, type) {
-        this.uuid = crypto.randomUUID();
+        this.uUID = crypto.randomUUID();
         this.name = name;
         this.type = type;
         this.priority = 50;
         this.commands = [];
         this.dependencies = [];
+        Object.seal(this);
     }
 
     addCommand(command) {
@@ -52,6 +65,7 @@ class AuthoredCommand {
         this.name = name;
         this.parameters = parameters;
         this.totalStepCount = totalStepCount;
+        Object.seal(this);
     }
 }
 
@@ -79,6 +93,26 @@ function toSlash(p) {
     return String(p).replace(/\\/g, "/");
 }
 
+// Go's path.Clean: one slash between parts, no "." parts, ".." removes the part before it (and
+// nothing at the root), "" becomes "."
+function cleanPath(p) {
+    const rooted = p.startsWith("/");
+    const out = [];
+    for (const part of p.split("/")) {
+        if (part === "" || part === ".") {
+            continue;
+        }
+        if (part !== "..") {
+            out.push(part);
+        } else if (out.length && out[out.length - 1] !== "..") {
+            out.pop();
+        } else if (!rooted) {
+            out.push(part);
+        }
+    }
+    return (rooted ? "/" : "") + out.join("/") || (rooted ? "/" : ".");
+}
+
 const path = Object.freeze({
     basename(p) {
         const s = toSlash(p).replace(/\/+$/, "");
@@ -95,25 +129,11 @@ const path = Object.freeze({
         }
         return i === 0 ? "/" : s.slice(0, i).replace(/\/+$/, "") || "/";
     },
+    // crosspath.Join: Go's path.Join (clean the "/"-joined parts; backslashes are plain characters
+    // there), then backslashes to slashes
     join(...parts) {
-        const kept = parts.map(toSlash).filter((part) => part !== "");
-        if (!kept.length) {
-            return "";
-        }
-        const joined = kept.join("/").replace(/\/+/g, "/");
-        const absolute = joined.startsWith("/");
-        const out = [];
-        for (const part of joined.split("/")) {
-            if (part === "" || part === ".") {
-                continue;
-            }
-            if (part === ".." && out.length && out[out.length - 1] !== "..") {
-                out.pop();
-            } else if (part !== ".." || !absolute) {
-                out.push(part);
-            }
-        }
-        return (absolute ? "/" : "") + out.join("/") || (absolute ? "/" : ".");
+        const kept = parts.map(String).filter((part) => part !== "");
+        return kept.length ? toSlash(cleanPath(kept.join("/"))) : "";
     },
     stem(p) {
         const base = path.basename(p);
@@ -250,27 +270,37 @@ function shellSplit(text) {
     return words;
 }
 
-// Load a job-type script the way the Manager does: a fresh context holding only Flamenco's globals.
+// Load a job-type script the way the Manager does: strict mode, a fresh context holding only Flamenco's globals.
 function loadJobType(scriptPath, options = {}) {
     const log = [];
+    const process = Object.freeze({ platform: options.platform || "linux" });
+    const modules = { author, path, process };
     const sandbox = {
         author,
         path,
-        process: Object.freeze({ platform: options.platform || "linux" }),
+        process,
         frameChunker,
         frameCount,
         formatTimestampLocal,
         shellSplit,
         print: (...args) => log.push(["print", args]),
         alert: (...args) => log.push(["alert", args]),
+        require(name) { // goja_nodejs' registry with Flamenco's native modules
+            if (!Object.prototype.hasOwnProperty.call(modules, name)) {
+                throw new Error("Invalid module");
+            }
+            return modules[name];
+        },
     };
     const context = vm.createContext(sandbox);
     const source = fs.readFileSync(scriptPath, "utf8");
-    // top-level `const`/`function` of a script: read them back the way the Manager's VM does
-    vm.runInContext(source + "\n;globalThis.__jobType = { JOB_TYPE: typeof JOB_TYPE === 'undefined' ? " +
-        "undefined : JOB_TYPE, compileJob: typeof compileJob === 'undefined' ? undefined : compileJob };",
-    context, { filename: scriptPath });
-    const { JOB_TYPE, compileJob } = context.__jobType;
+    // goja.Compile(..., strict=true): the whole script is strict code (the directive on the first
+    // line, so line numbers in errors stay the file's)
+    vm.runInContext(`"use strict"; ${source}`, context, { filename: scriptPath });
+    // the Manager's runtime.Get(name): global declarations, a top-level `const` included
+    const found = vm.runInContext("({ JOB_TYPE: typeof JOB_TYPE === 'undefined' ? undefined : JOB_TYPE, " +
+        "compileJob: typeof compileJob === 'undefined' ? undefined : compileJob })", context);
+    const { JOB_TYPE, compileJob } = found;
     if (JOB_TYPE === undefined || typeof JOB_TYPE !== "object") {
         throw new Error(`script (${scriptPath}) does not define a JOB_TYPE object`);
     }
@@ -280,25 +310,38 @@ function loadJobType(scriptPath, options = {}) {
     return { JOB_TYPE, compileJob, log };
 }
 
-// Compile a submitted job ({name, type, priority, settings, metadata}) into an authored job.
-function compile(scriptPath, submitted = {}, options = {}) {
-    const { compileJob, log } = loadJobType(scriptPath, options);
+// The job object compileJob gets: a Go *AuthoredJob through goja (field names as the header says).
+function authoredJob(submitted, options) {
+    const storage = submitted.storage || {};
     const job = {
-        id: crypto.randomUUID(),
+        jobID: crypto.randomUUID(),
+        workerTagUUID: submitted.worker_tag || "",
         name: submitted.name || "job",
-        type: submitted.type || "",
+        jobType: submitted.type || "",
         priority: submitted.priority === undefined ? 50 : submitted.priority,
+        status: "under-construction",
         created: options.created || new Date(),
         settings: Object.assign({}, submitted.settings || {}),
         metadata: Object.assign({}, submitted.metadata || {}),
+        storage: Object.seal({ shamanCheckoutID: storage.shaman_checkout_id || "" }),
         tasks: [],
         addTask(task) {
             if (!(task instanceof AuthoredTask)) {
                 throw new TypeError("job.addTask() takes a task made by author.Task()");
             }
-            this.tasks.push(task);
+            // Go appends a copy of the struct: commands added to the task afterwards are not in the job
+            this.tasks.push({ uUID: task.uUID, name: task.name, type: task.type, priority: task.priority,
+                commands: task.commands.slice(), dependencies: task.dependencies });
         },
     };
+    return Object.seal(job);
+}
+
+// Compile a submitted job ({name, type, priority, settings, metadata}, as POST /api/v3/jobs takes it)
+// into an authored job.
+function compile(scriptPath, submitted = {}, options = {}) {
+    const { compileJob, log } = loadJobType(scriptPath, options);
+    const job = authoredJob(submitted, options);
     try {
         compileJob(job);
     } catch (thrown) {
@@ -309,11 +352,11 @@ function compile(scriptPath, submitted = {}, options = {}) {
     }
     // what the Manager stores and hands to Workers: plain data (as JSON), dependencies by task UUID
     const authored = JSON.parse(JSON.stringify({
-        id: job.id, name: job.name, type: job.type, priority: job.priority, settings: job.settings,
+        jobID: job.jobID, name: job.name, jobType: job.jobType, priority: job.priority, settings: job.settings,
         metadata: job.metadata,
         tasks: job.tasks.map((task) => ({
-            uuid: task.uuid, name: task.name, type: task.type, priority: task.priority,
-            commands: task.commands, dependencies: task.dependencies.map((dep) => dep.uuid),
+            uuid: task.uUID, name: task.name, type: task.type, priority: task.priority,
+            commands: task.commands, dependencies: task.dependencies.map((dep) => dep.uUID),
         })),
     }));
     authored.log = log;
@@ -321,4 +364,4 @@ function compile(scriptPath, submitted = {}, options = {}) {
 }
 
 module.exports = { author, path, frameChunker, frameCount, shellSplit, formatTimestampLocal, loadJobType, compile,
-    AuthoredTask, AuthoredCommand };
+    authoredJob, AuthoredTask, AuthoredCommand };

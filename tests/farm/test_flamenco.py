@@ -5,10 +5,14 @@ API the Manager gives job scripts, and tests/farm/blender_stand_in.py for a work
 the extension installed. Running the compiled tasks' commands the way a worker does (the
 blender-render command line, the Manager's default "-b -y", two at a time) must give exactly the
 files of one unsharded run, and each task must print one ``Time:`` line (a worker's step) per photo.
+A photo that cannot be read is listed in its task's failures file and does not fail the task; the
+job type's choices are the command's own; blend-relative paths are resolved the way Flamenco's
+add-on evaluates them.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import re
@@ -18,6 +22,7 @@ import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -43,25 +48,46 @@ SAVED = re.compile(r"^Saved: '(.*)'")  # what it takes as the task's latest imag
 MANAGER_BLENDER_ARGS = "-b -y"  # the Manager's default {blenderArgs}
 
 
-def compile_job(settings: dict) -> dict:
-    code = ("const stub = require(process.argv[1]);"
-            "const job = stub.compile(process.argv[2], {name: 'test', type: 'sharp-convert', "
-            "settings: JSON.parse(process.argv[3])});"
-            "process.stdout.write(JSON.stringify(job));")
-    result = subprocess.run([NODE, "-e", code, str(HERE / "flamenco_stub.js"),
-                             str(ROOT / "farm" / "flamenco" / "sharp_convert.js"), json.dumps(settings)],
-                            capture_output=True, text=True, timeout=60)
+SCRIPT = ROOT / "farm" / "flamenco" / "sharp_convert.js"
+
+
+def node_json(code: str, *args: str) -> object:
+    """What ``code`` (run by Node with the stub as ``stub``, ``args`` as process.argv[2:]) writes as JSON."""
+    result = subprocess.run([NODE, "-e", f"const stub = require({json.dumps(str(HERE / 'flamenco_stub.js'))});{code}",
+                             *args], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
 
 
-def worker_argv(command: dict) -> list[str]:
-    """The process a Flamenco worker starts for a blender-render command (command_blender.go)."""
+def compile_job(settings: dict) -> dict:
+    job = node_json("process.stdout.write(JSON.stringify(stub.compile(process.argv[1], "
+                    "{name: 'test', type: 'sharp-convert', settings: JSON.parse(process.argv[2])})));",
+                    str(SCRIPT), json.dumps(settings))
+    assert isinstance(job, dict)
+    return job
+
+
+def job_type_settings() -> dict[str, dict]:
+    """JOB_TYPE's settings by key, as the Manager reads them from the script."""
+    found = node_json("process.stdout.write(JSON.stringify(stub.loadJobType(process.argv[1]).JOB_TYPE));", str(SCRIPT))
+    assert isinstance(found, dict)
+    return {setting["key"]: setting for setting in found["settings"]}
+
+
+def worker_argv(command: dict, flamenco: tuple[int, int] = (3, 8)) -> list[str]:
+    """The process a Flamenco ``flamenco`` worker starts for a blender-render command (command_blender.go).
+
+    Before 3.5 a worker refuses an empty ``blendfile`` ("missing 'blendfile' parameter": the task
+    fails) and always puts it between argsBefore and args; from 3.5 it leaves an empty one out.
+    """
     assert command["name"] == "blender-render"
     p = command["parameters"]
     assert p["exe"] == "{blender}" and p["exeArgs"] == "{blenderArgs}"
+    assert all(isinstance(arg, str) for arg in p["args"]), p["args"]
+    if flamenco < (3, 5) and not p["blendfile"]:
+        raise AssertionError("a Flamenco 3.0-3.4 worker fails this task: missing 'blendfile' parameter")
     argv = [sys.executable, str(HERE / "blender_stand_in.py"), *shlex.split(MANAGER_BLENDER_ARGS), *p["argsBefore"]]
-    if p["blendfile"]:
+    if p["blendfile"] or flamenco < (3, 5):
         argv.append(p["blendfile"])
     return argv + p["args"]
 
@@ -73,6 +99,144 @@ def test_the_job_compiler_passes_its_node_tests():
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     assert re.search(r"^# fail 0$", result.stdout, re.M) and re.search(r"^# pass [1-9]", result.stdout, re.M), \
         result.stdout[-2000:]
+
+
+def predict_parser() -> argparse.ArgumentParser:
+    from sharp_addon import cli
+
+    commands = next(a for a in cli.build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    return commands.choices["predict"]
+
+
+@needs_node
+def test_the_job_type_offers_the_predict_commands_choices_and_passes_options_it_takes():
+    settings = job_type_settings()
+    options = {action.dest: action for action in predict_parser()._actions}
+    for key in ("format", "device", "precision", "render_engine"):
+        assert settings[key]["choices"] == list(options[key].choices), key
+        assert settings[key]["default"] in options[key].choices, key
+    assert settings["render_engine"]["default"] == options["render_engine"].default
+    move = settings["move"]
+    assert move["choices"][0] == move["default"] == "none"  # no move: --move left out
+    assert move["choices"][1:] == list(options["move"].choices)
+    frames = settings["frames"]
+    assert frames["default"] == options["frames"].default
+    assert options["frames"].type(str(frames["propargs"]["min"])) == frames["propargs"]["min"]
+    with pytest.raises(argparse.ArgumentTypeError):
+        options["frames"].type(str(frames["propargs"]["min"] - 1))
+    # every option a task passes is one the command takes, with a value it accepts
+    job = compile_job({"input_folder": "/p", "image_count": 2, "output_folder": "/o", "format": "both",
+                       "render": True, "render_engine": "exact", "move": "KEN_BURNS", "frames": 12,
+                       "checkpoint": "/m/sharp.pt", "device": "cuda", "precision": "bf16"})
+    args = job["tasks"][0]["commands"][0]["parameters"]["args"]
+    assert args[:2] == ["sharp", "predict"]
+    parsed = predict_parser().parse_args(args[2:])
+    assert (parsed.move, parsed.frames, parsed.render_engine, parsed.render) == ("KEN_BURNS", 12, "exact", True)
+    assert (parsed.range, parsed.skip_existing, parsed.allow_failures) == ((0, 1), True, True)
+    assert parsed.failures_file == Path("/o/sharp-failures-0-1.txt")
+
+
+@needs_node
+def test_workers_from_flamenco_3_0_run_the_same_blender_command_line():
+    job = compile_job({"input_folder": "/shared/photos", "image_count": 5, "output_folder": "/shared/splats",
+                       "chunk_size": 2})
+    for task in job["tasks"]:
+        (command,) = task["commands"]
+        before_3_5, since_3_5 = worker_argv(command, (3, 0)), worker_argv(command, (3, 8))
+        assert before_3_5 == since_3_5
+        assert since_3_5[2:8] == ["-b", "-y", "-c", "sharp", "predict", "-i"]
+
+
+@needs_node
+def test_the_documented_api_submission_is_a_job_the_manager_takes():
+    """docs/farm.md's curl example: the fields POST /api/v3/jobs requires, and settings the script accepts."""
+    docs = (ROOT / "docs" / "farm.md").read_text(encoding="utf-8")
+    (body,) = re.findall(r"curl -X POST http://manager:8080/api/v3/jobs .* -d '(\{.*?\})'\n", docs, re.S)
+    submitted = json.loads(body)
+    assert {"name", "type", "priority", "submitter_platform"} <= submitted.keys()  # SubmittedJob's required
+    assert submitted["type"] == SCRIPT.stem.replace("_", "-")  # the Manager names a job type by its file
+    assert set(submitted["settings"]) <= set(job_type_settings())
+    job = compile_job(submitted["settings"])
+    assert len(job["tasks"]) == 12 and job["tasks"][-1]["name"] == "sharp-220-239"
+
+
+def addon_eval(bpy, expression: str, values: dict) -> object:
+    """A setting's ``eval`` evaluated the way Flamenco's Blender add-on does at submission
+    (JobTypePropertyGroup.eval_setting with its locals; its ``abspath`` is bpy.path.abspath, then
+    made absolute with ``..`` resolved by BAT's make_absolute)."""
+
+    def abspath(filepath: str | Path) -> Path:
+        return Path(os.path.abspath(bpy.path.abspath(str(filepath))))
+
+    names = {"bpy": bpy, "C": bpy.context, "jobname": "test", "Path": Path, "abspath": abspath,
+             "last_n_dir_parts": None, "settings": SimpleNamespace(**values)}
+    return eval(expression, {}, names)
+
+
+@needs_node
+@pytest.mark.blender
+def test_blend_relative_folders_are_made_absolute_as_flamencos_addon_evaluates_them(bpy_session, tmp_path):
+    bpy = bpy_session
+    settings = job_type_settings()
+    # the add-on sends every setting: what the artist picked, the rest at their defaults
+    empty = {"string": "", "int32": 0, "bool": False}
+    values = {key: setting.get("default", empty[setting["type"]]) for key, setting in settings.items()}
+    values.update(input_folder="//photos/", output_folder="//../splats", checkpoint="/models/sharp.pt",
+                  image_count=3)
+    (tmp_path / "project").mkdir()
+    bpy.ops.wm.save_as_mainfile(filepath=str(tmp_path / "project" / "submit.blend"))
+    try:
+        hidden = {key: addon_eval(bpy, setting["eval"], values)
+                  for key, setting in settings.items() if setting.get("visible") == "hidden"}
+    finally:
+        bpy.ops.wm.read_factory_settings(use_empty=True)
+    assert hidden == {"input_folder_resolved": str(tmp_path / "project" / "photos"),
+                      "output_folder_resolved": str(tmp_path / "splats"), "checkpoint_resolved": ""}
+    args = compile_job({**values, **hidden})["tasks"][0]["commands"][0]["parameters"]["args"]
+    parsed = predict_parser().parse_args(args[2:])
+    assert parsed.input == [str(tmp_path / "project" / "photos")]
+    assert parsed.output == str(tmp_path / "splats") and parsed.checkpoint == "/models/sharp.pt"
+    assert parsed.failures_file == tmp_path / "splats" / "sharp-failures-0-2.txt"
+
+
+@needs_node
+@pytest.mark.blender
+@pytest.mark.torch
+def test_a_task_lists_its_bad_photos_and_fails_only_when_every_photo_failed(tiny_checkpoint, tmp_path):
+    from PIL import Image
+
+    photos, out = tmp_path / "photos", tmp_path / "splats"
+    photos.mkdir()
+    for name in ("a.png", "c.png"):
+        Image.new("RGB", (48, 36), (120, 60, 30)).save(photos / name)
+    (photos / "bad.jpg").write_bytes(b"\xff\xd8\xff not a JPEG")
+    (photos / "zero.png").write_bytes(b"")
+    job = compile_job({"input_folder": str(photos), "image_count": 4, "output_folder": str(out), "format": "ply",
+                       "chunk_size": 3, "device": "cpu", "checkpoint": str(tiny_checkpoint)})
+    good_and_bad, only_bad = (task["commands"][0] for task in job["tasks"])
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+    def run(command: dict, flamenco: tuple[int, int] = (3, 8)) -> subprocess.CompletedProcess:
+        return subprocess.run(worker_argv(command, flamenco), env=env, capture_output=True, text=True, timeout=600)
+
+    def listed(name: str) -> list[list[str]]:
+        header, *rows = (out / name).read_text(encoding="utf-8").splitlines()
+        assert header == "index\tphoto\terror"
+        return [row.split("\t") for row in rows]
+
+    result = run(good_and_bad)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    assert f"failures: 1 of 3 images, listed in '{out / 'sharp-failures-0-2.txt'}'" in result.stdout
+    assert sum(bool(STEP.match(line)) for line in result.stdout.splitlines()) == good_and_bad["totalStepCount"] == 3
+    (row,) = listed("sharp-failures-0-2.txt")
+    assert row[:2] == ["1", str(photos / "bad.jpg")] and "cannot be read as an image" in row[2]
+    result = run(only_bad, flamenco=(3, 0))  # every photo failed: the task fails, Flamenco retries it
+    assert result.returncode == 1, result.stdout[-2000:] + result.stderr[-2000:]
+    assert [row[:2] for row in listed("sharp-failures-3-3.txt")] == [["3", str(photos / "zero.png")]]
+    result = run(good_and_bad)  # a retry: nothing left to convert, the bad photo still listed, not a failure
+    assert result.returncode == 0 and "done: 0 converted, 2 skipped (outputs existed), 1 failed" in result.stdout
+    assert [row[0] for row in listed("sharp-failures-0-2.txt")] == ["1"]
+    assert sorted(os.listdir(out)) == ["a.ply", "c.ply", "sharp-failures-0-2.txt", "sharp-failures-3-3.txt"]
 
 
 @needs_node
