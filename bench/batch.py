@@ -5,13 +5,13 @@
 
 Three measurements, each the median of --runs runs, printed as Markdown for docs/benchmarks.md:
 
-1. throughput: --photos 640 x 480 photos with the small test model (tests.helpers.tiny_state_dict,
+1. throughput: --photos 640 x 480 photos with the small test model (tests.support.builders.tiny_state_dict,
    2 x 256 x 256 Gaussians per photo) through the batch command in a fresh Blender process
    (tests/farm/blender_stand_in.py: what ``blender -b -c sharp predict`` does with the bpy module),
    --format ply and --format both: images per minute from the command's own summary (converted
    images over the seconds spent on them) and over the whole process (start, model load included);
 2. overhead outside inference at SHARP's full size: 1,179,648 random splats
-   (tests.helpers.random_gaussians) through what the batch does per photo besides the network:
+   (tests.support.builders.random_gaussians) through what the batch does per photo besides the network:
    the empty factory scene, ``gaussians_to_object``, the atomic .blend save, and write_ply;
 3. one model load per batch against one process per photo: the fixed cost of a process (Blender,
    torch, the extension, the model) from --processes photos in one process against one process per
@@ -87,7 +87,7 @@ import numpy as np
 from sharp_addon.batch import atomic_output
 from sharp_addon.blender import scene as splat_scene
 from sharp_addon.ply import write_ply
-from tests.helpers import random_gaussians
+from tests.support.builders import random_gaussians
 n, runs, out = int(sys.argv[2]), int(sys.argv[3]), Path(sys.argv[4])
 g = random_gaussians(n).replace(layers=(np.arange(n) >= n // 2).astype(np.uint8))
 steps = {"empty factory scene": [], "build (gaussians_to_object)": [], "save .blend (atomic)": [],
@@ -189,7 +189,7 @@ def main() -> int:
     sys.path.insert(0, str(ROOT))
     import torch
 
-    from tests.helpers import tiny_state_dict
+    from tests.support.builders import tiny_state_dict
 
     work = Path(tempfile.mkdtemp(prefix="sharp-bench-batch-"))
     try:

@@ -52,7 +52,7 @@ def one_run(mode: str) -> dict:
     import numpy as np
 
     from sharp_addon.blender import compat, scene
-    from tests.helpers import random_gaussians
+    from tests.support.builders import random_gaussians
 
     bpy.ops.wm.read_factory_settings(use_empty=True)
     g = random_gaussians(N).replace(layers=(np.arange(N) >= N // 2).astype(np.uint8))

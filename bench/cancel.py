@@ -30,22 +30,22 @@ def main() -> int:
     parser.add_argument("--checkpoint", help="a checkpoint file (default: the tests' tiny network, written once)")
     args = parser.parse_args()
 
-    from sharp_addon.worker import InferenceWorker, Job
+    from sharp_addon.worker import InferenceWorker, PredictRequest
 
     checkpoint = args.checkpoint or str(tiny_checkpoint())
     cancel_s, idle_s = [], []
     for _ in range(args.runs):
         worker = InferenceWorker()
         try:
-            job = worker.submit(Job(str(IMAGE), checkpoint, device="cpu"))
+            job = worker.submit(PredictRequest(str(IMAGE), checkpoint, device="cpu"))
             time.sleep(args.after)
-            worker.poll()
+            job.poll()
             t0 = time.perf_counter()
             worker.cancel()
             cancel_s.append(time.perf_counter() - t0)
             assert job.result is None and not worker.alive
             t0 = time.perf_counter()
-            worker.submit(Job(str(IMAGE), str(ROOT / "absent.pt")))  # starts a fresh worker, fails at once
+            worker.submit(PredictRequest(str(IMAGE), str(ROOT / "absent.pt")))  # starts a fresh worker, fails at once
             worker.stop()
             idle_s.append(time.perf_counter() - t0)
         finally:
@@ -59,7 +59,7 @@ def main() -> int:
 def tiny_checkpoint() -> Path:
     import torch
 
-    from tests.helpers import tiny_state_dict
+    from tests.support.builders import tiny_state_dict
 
     path = Path(tempfile.gettempdir()) / "sharp-bench-tiny.pt"
     if not path.is_file():

@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT))
 IMAGE = ROOT / "tests" / "data" / "sample_640x480.png"
 
 
-def follow(worker, job) -> dict[str, float]:
+def follow(worker, request) -> dict[str, float]:
     """Seconds from submit to the first event, to the first step after loading, and to the result."""
     marks: dict[str, float] = {}
     t0 = time.perf_counter()
@@ -38,9 +38,8 @@ def follow(worker, job) -> dict[str, float]:
         if stage != "loading":
             marks.setdefault("network ready", now)
 
-    job.on_progress = seen
-    worker.submit(job)
-    while not worker.poll().finished:
+    job = worker.submit(request, on_progress=seen)
+    while not job.poll():
         time.sleep(0.005)
     if job.error is not None:
         raise job.error
@@ -61,7 +60,7 @@ def main() -> int:
     parser.add_argument("--precision", default="auto")
     args = parser.parse_args()
 
-    from sharp_addon.worker import InferenceWorker, Job
+    from sharp_addon.worker import InferenceWorker, PredictRequest
 
     assert "torch" not in sys.modules
     checkpoint = args.checkpoint or str(tiny_checkpoint())
@@ -70,8 +69,8 @@ def main() -> int:
     for _ in range(args.runs):
         worker = InferenceWorker()
         try:
-            cold.append(follow(worker, Job(str(IMAGE), checkpoint, device="cpu", precision=args.precision)))
-            warm.append(follow(worker, Job(str(IMAGE), checkpoint, device="cpu", precision=args.precision)))
+            cold.append(follow(worker, PredictRequest(str(IMAGE), checkpoint, device="cpu", precision=args.precision)))
+            warm.append(follow(worker, PredictRequest(str(IMAGE), checkpoint, device="cpu", precision=args.precision)))
         finally:
             worker.close()
     assert "torch" not in sys.modules, "the host imported torch"
@@ -92,8 +91,8 @@ def tiny_checkpoint() -> Path:
     """The tests' small network as a file, written once by a child process (this host stays torch-free)."""
     path = Path(tempfile.gettempdir()) / "sharp-bench-tiny.pt"
     if not path.is_file():
-        code = ("import sys, torch; sys.path.insert(0, sys.argv[2]); from tests.helpers import tiny_state_dict; "
-                "torch.save(tiny_state_dict(), sys.argv[1])")
+        code = ("import sys, torch; sys.path.insert(0, sys.argv[2]); "
+                "from tests.support.builders import tiny_state_dict; torch.save(tiny_state_dict(), sys.argv[1])")
         subprocess.run([sys.executable, "-c", code, str(path), str(ROOT)], check=True)
     return path
 

@@ -6,7 +6,7 @@
     .venv/blender-5.0/bin/python bench/fidelity.py --scenes sharp-full --width 384   # 1.18 M splats
     .venv/blender-5.0/bin/python bench/fidelity.py --engine cycles --proxies cubes   # before the quads
 
-For each scene of ``tests/fidelity.py`` (and ``sharp-full``: two layers of 768^2 splats about a
+For each scene of ``tests/support/fidelity.py`` (and ``sharp-full``: two layers of 768^2 splats about a
 pixel wide, the shape of a SHARP prediction) and each engine, renders the splat scene that
 ``gaussians_to_object`` builds from the photo's camera and from an orbited one (the suite's
 ``move_camera``), and the exact renderer's image of the same splats through the same cameras
@@ -34,8 +34,8 @@ import numpy as np  # noqa: E402
 
 from sharp_addon.blender import cameras, compat  # noqa: E402
 from sharp_addon.blender import scene as splat_scene  # noqa: E402
-from tests import fidelity  # noqa: E402
-from tests.blender.renders import eevee_id, render_rgba  # noqa: E402
+from tests.support import fidelity  # noqa: E402
+from tests.support.renders import eevee_id, render_rgba  # noqa: E402
 
 ENGINES = {"cycles": "CYCLES", "eevee": None}  # EEVEE's identifier differs by version: eevee_id()
 
@@ -53,19 +53,19 @@ def exact(g, camera, python: str, scratch: Path) -> tuple[np.ndarray, float]:
 
         image = render_gaussians(g, camera)
     else:  # the 3.13 environments have no torch: a worker in a Python that has it
-        from sharp_addon.worker import InferenceWorker, RenderJob, save_result
+        from sharp_addon.worker import InferenceWorker, RenderRequest, save_result
 
         save_result(g, scratch / "splats.npz")
         worker = InferenceWorker(python=python)
         try:
-            image = worker.run(RenderJob(str(scratch / "splats.npz"), [camera]))[0]
+            image = worker.run(RenderRequest(str(scratch / "splats.npz"), [camera]))[0]
         finally:
             worker.close()
     return image, time.perf_counter() - t0
 
 
 def move_camera(camera, distance: float = 4.0) -> None:
-    from tests.blender.test_fidelity import move_camera as orbit
+    from tests.support.renders import move_camera as orbit
 
     orbit(camera, distance)
 

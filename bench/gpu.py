@@ -8,7 +8,7 @@ Runs on any torch device (CUDA, MPS, the CPU) so that the suite can run it; mean
 Report (Markdown, stdout and ``--out``):
 
 1. the machine: torch, device name and memory;
-2. parity in fp32 against ``tests/data/golden.npz`` (``tests/parity.py``; full size only): PARITY OK
+2. parity in fp32 against ``tests/data/golden.npz`` (``tests/support/parity.py``; full size only): PARITY OK
    is required;
 3. bf16 and fp16 against fp32 on the parity photo: median relative position error, 99th-percentile
    colour and opacity error;
@@ -44,10 +44,10 @@ PRECISIONS = ("fp32", "bf16", "fp16")
 def weights(tiny: bool) -> dict:
     """Synthetic weights: the tests' small network, or the full-size one by the parity weight rule."""
     if tiny:
-        from tests.helpers import tiny_state_dict
+        from tests.support.builders import tiny_state_dict
 
         return tiny_state_dict()
-    from tests.weights import official_shapes, synthetic_state_dict
+    from tests.support.synthetic_weights import official_shapes, synthetic_state_dict
 
     return synthetic_state_dict(official_shapes())
 
@@ -93,8 +93,8 @@ def errors_against(ref: Any, got: Any) -> str:
 
 def parity(device: str) -> str:
     """Our parity checker with our parity candidate on ``device`` in fp32 (full-size synthetic weights)."""
-    from tests import parity as checker
-    from tests.parity_candidate import candidate_on
+    from tests.support import parity as checker
+    from tests.support.parity_candidate import candidate_on
 
     return checker.run(candidate_on(device, "fp32")).summary()
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""SHARP inference at full size with the synthetic weights of tests/weights.py: time and peak memory.
+"""SHARP inference at full size with the synthetic weights of tests/support/synthetic_weights.py: time and peak memory.
 
     .venv/blender-5.0/bin/python bench/inference.py [--runs 3] [--precision fp32|bf16|int8] [--device cpu]
 
@@ -7,7 +7,7 @@ Writes the synthetic checkpoint once (``--checkpoint`` to reuse one), then in a 
 per configuration: checkpoint loading time, the median wall time of --runs predictions of the parity
 image, its ratio to a baseline run in the same process (1 TFLOP of ViT-shaped matrix products in
 the same precision), and the peak resident memory (ru_maxrss). Prints a Markdown table row.
-``int8``: the float32 network with its ViT linears quantized (``sharp_addon.model.quantization``;
+``int8``: the float32 network with its ViT linears quantized (``bench/int8_quantization.py``;
 its baseline is float32's). ``--save FILE.npz`` keeps the last run's Gaussians (error comparisons).
 """
 
@@ -50,7 +50,7 @@ def child(args: argparse.Namespace) -> None:
     predictor = load_predictor(args.checkpoint, device=args.device,
                                precision="fp32" if args.precision == "int8" else args.precision)
     if args.precision == "int8":
-        from sharp_addon.model.quantization import quantize_vit_linears
+        from bench.int8_quantization import quantize_vit_linears
 
         quantize_vit_linears(predictor.model, predictor.device)
         predictor.mapped = {}  # the replaced float weights are no longer the network's
@@ -85,7 +85,7 @@ def main() -> int:
     if not args.checkpoint.is_file():
         import torch
 
-        from tests.weights import official_shapes, synthetic_state_dict
+        from tests.support.synthetic_weights import official_shapes, synthetic_state_dict
 
         print(f"writing synthetic checkpoint {args.checkpoint} ...", flush=True)
         torch.save(synthetic_state_dict(official_shapes()), args.checkpoint)

@@ -23,7 +23,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sharp_addon import ply
-from tests.helpers import random_gaussians
+from tests.support.builders import random_gaussians
 
 N = 1_179_648
 

@@ -120,7 +120,7 @@ def blender_child(args: argparse.Namespace) -> None:
 
     from sharp_addon.blender import compat
     from sharp_addon.blender import scene as splat_scene
-    from tests.blender.renders import eevee_id
+    from tests.support.renders import eevee_id
 
     gemm_s = numpy_gemm_s()
     g = sharp_shaped_scene()

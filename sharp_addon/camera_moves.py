@@ -13,7 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .cameras import CameraError, look_at
+from .cameras import look_at
+from .errors import CameraError
 
 PRESETS = ("DOLLY_IN", "ORBIT", "SWING", "RISE", "KEN_BURNS")
 EASINGS = ("LINEAR", "EASE_IN_OUT")

@@ -14,13 +14,9 @@ from typing import Any
 
 import numpy as np
 
-from .errors import GaussiansError, SharpError
+from .errors import CameraError, GaussiansError
 
 INTRINSICS = ("fx", "fy", "cx", "cy")
-
-
-class CameraError(SharpError, ValueError):
-    """A camera with values no renderer can use (bad focal length, size or pose)."""
 
 
 def _pose(matrix: Any, what: str = "world_to_camera") -> np.ndarray:

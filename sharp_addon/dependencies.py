@@ -12,11 +12,18 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from .files import FileKey, file_key, size_text
+
 CHECKPOINT_NAME = "sharp_2572gikvuh.pt"
 CHECKPOINT_URL = "https://ml-site.cdn-apple.com/models/sharp/sharp_2572gikvuh.pt"
 CHECKPOINT_BYTES_MIN = 2_700_000_000  # the official file holds 2.81 GB of float32 weights
 ENV_CHECKPOINT = "SHARP_CHECKPOINT"  # environment variable naming a checkpoint file
 ENV_MODELS = "SHARP_MODELS_DIR"  # a folder the checkpoint is downloaded to and looked for in (Blender sets it)
+# The weights are Apple's and come under their own licence (ml-sharp's LICENSE_MODEL): a user accepts it
+# before the first download request (the preferences remember it; --accept-licence on the command line).
+LICENCE_URL = "https://github.com/apple/ml-sharp/blob/main/LICENSE_MODEL"
+LICENCE_NOTICE = ("SHARP's weights are Apple's, licensed under the Apple Machine Learning Research Model License "
+                  "Agreement: for non-commercial research only, not for use in a commercial product or service")
 
 
 @dataclass(frozen=True)
@@ -102,7 +109,28 @@ def checkpoint_status(path: str | os.PathLike[str] | None) -> Status:
     if not p.is_file():
         return Status(False, f"Checkpoint is not a file: {p}")
     size = p.stat().st_size
-    text = f"{size / 1e9:.2f} GB" if size >= 1e8 else f"{size / 1e6:.1f} MB"
+    text = size_text(size)
     if p.name == CHECKPOINT_NAME and size < CHECKPOINT_BYTES_MIN:
         return Status(False, f"Checkpoint looks truncated ({text}, the official file is 2.81 GB): {p}")
     return Status(True, f"Checkpoint found ({text}): {p}")
+
+
+# ---- what was checked --------------------------------------------------------------------------------
+
+_checks: dict[FileKey, Status] = {}  # checkpoint files checked in full (keys and shapes, or a download's check)
+
+
+def remember_check(path: str | os.PathLike[str], status: Status) -> None:
+    """Remember how the check of this exact file (path, size, time) came out."""
+    try:
+        _checks[file_key(path)] = status
+    except OSError:  # gone already: nothing to remember it by
+        pass
+
+
+def last_check(path: str | os.PathLike[str]) -> Status | None:
+    """How the last check of this exact file came out, if it was checked (an edited file is not the same)."""
+    try:
+        return _checks.get(file_key(path))
+    except OSError:
+        return None

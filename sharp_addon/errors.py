@@ -78,6 +78,17 @@ class DownloadError(SharpError):
     subject = "download"
 
 
+class CameraError(SharpError, ValueError):
+    """A camera with values no renderer can use (bad focal length, size or pose), or a camera move
+    that cannot be made as asked."""
+
+
+class CameraMoveError(CameraError):
+    """A camera move that cannot be made or rendered for this object or scene; the message names it."""
+
+    subject = "object"
+
+
 class Cancelled(SharpError):
     """The user (or a caller's ``cancel()``) stopped the run; nothing was produced."""
 
@@ -110,10 +121,3 @@ def from_event(event: dict[str, Any]) -> SharpError:
     path = event.get("path")
     return cls(str(event.get("message", "")), path=None if path is None else str(path))
 
-
-def family() -> list[type[SharpError]]:
-    """Every class of the family, ``SharpError`` first (for tests and documentation)."""
-    found: list[type[SharpError]] = [SharpError]
-    for cls in found:
-        found += [sub for sub in cls.__subclasses__() if sub not in found and sub.__module__ == __name__]
-    return found

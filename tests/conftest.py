@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+SAMPLE = ROOT / "tests" / "data" / "sample_640x480.png"  # the sample photo (640 x 480)
 ADDON_ID = "sharp_from_image"
 ADDON_MODULE = f"bl_ext.user_default.{ADDON_ID}"
 
@@ -30,6 +31,9 @@ sys.path.insert(0, str(ROOT))
 
 HAS_TORCH = importlib.util.find_spec("torch") is not None
 HAS_BPY = importlib.util.find_spec("bpy") is not None
+
+# fixtures that test modules share: a real HTTP server, a local package index, a Python with torch
+pytest_plugins = ["tests.support.http_server", "tests.support.package_index", "tests.support.inference_python"]
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -59,9 +63,9 @@ def _raise(exc: BaseException) -> None:
 
 @pytest.fixture(scope="session")
 def tiny_checkpoint(tmp_path_factory) -> Path:
-    """A checkpoint file of the small test configuration (synthetic weights, ``tests/weights.py``)."""
+    """A checkpoint file of the small test configuration (synthetic weights, ``tests/support/synthetic_weights.py``)."""
     torch = pytest.importorskip("torch", reason="needs PyTorch, which this test environment does not have")
-    from tests.helpers import tiny_state_dict
+    from tests.support.builders import tiny_state_dict
 
     path = tmp_path_factory.mktemp("ckpt") / "tiny.pt"
     torch.save(tiny_state_dict(), path)
@@ -99,3 +103,12 @@ def clean_scene(bpy_session):
     """An empty scene from the factory startup file, add-on preferences untouched."""
     bpy_session.ops.wm.read_homefile(use_factory_startup=True, use_empty=True)
     return bpy_session.context.scene
+
+
+@pytest.fixture
+def prefs(addon, bpy_session):
+    """The add-on's preferences, set back to their defaults afterwards."""
+    preferences = bpy_session.context.preferences.addons[ADDON_MODULE].preferences
+    yield preferences
+    preferences.checkpoint_path = ""
+    preferences.keep_loaded = True

@@ -16,7 +16,7 @@ import pytest
 from sharp_addon import ply
 from sharp_addon.gaussians import color_to_sh_dc, linear_to_srgb
 from tests.conftest import ROOT
-from tests.helpers import random_gaussians
+from tests.support.builders import random_gaussians
 
 SPLAT_TRANSFORM = ROOT / ".venv" / "npm" / "node_modules" / ".bin" / "splat-transform"
 LAYOUTS = ("sharp", "3dgs")

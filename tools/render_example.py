@@ -105,11 +105,11 @@ def main() -> int:
     if args.image:
         if not args.checkpoint:
             parser.error("--image needs --checkpoint")
-        from sharp_addon.worker import InferenceWorker, Job
+        from sharp_addon.worker import InferenceWorker, PredictRequest
 
         worker = InferenceWorker()
         try:
-            g = worker.run(Job(args.image, args.checkpoint))
+            g = worker.run(PredictRequest(args.image, args.checkpoint))
         finally:
             worker.close()
         name = Path(args.image).stem

@@ -1,4 +1,4 @@
-"""The Blender layer: registration of every class, menu entry and command-line command.
+"""The Blender layer: registration of every class, menu entry, setting and command-line command.
 
 Only this package imports bpy. It stays importable without torch: the engine is imported
 where inference starts, so the add-on registers and its preferences can say what is missing.
@@ -12,24 +12,24 @@ from . import (
     camera_moves,
     depth_mesh,
     exact_render,
-    jobs,
+    long_operator,
     native_splats,
     operators,
     properties,
+    remembered,
     runner,
     runtime_ui,
     ui,
     weights,
 )
-from .preferences import SHARP_OT_validate_checkpoint, SharpPreferences
+from .preferences import SharpPreferences
 
 CLI_COMMAND = "sharp"  # blender -c sharp ...
 
-classes = (SharpPreferences, SHARP_OT_validate_checkpoint, *operators.classes, *ui.classes, *runtime_ui.classes,
-           *weights.classes, *exact_render.classes, *native_splats.classes, *camera_moves.classes,
-           *depth_mesh.classes)
-# each feature module that adds menus or handlers beyond its classes: register() after the classes
-FEATURES = (exact_render, native_splats, camera_moves, depth_mesh)
+classes = (SharpPreferences, *operators.classes, *ui.classes, *runtime_ui.classes, *weights.classes,
+           *exact_render.classes, *native_splats.classes, *camera_moves.classes, *depth_mesh.classes)
+# each feature module that adds menus, handlers or settings beyond its classes: register() after the classes
+FEATURES = (properties, weights, exact_render, native_splats, camera_moves, depth_mesh)
 
 _cli_handle = None
 
@@ -45,7 +45,6 @@ def register() -> None:
     global _cli_handle
     for cls in classes:
         bpy.utils.register_class(cls)
-    properties.register()
     ui.register_menus()
     for feature in FEATURES:
         feature.register()
@@ -62,12 +61,12 @@ def unregister() -> None:
     if _cli_handle is not None:
         bpy.utils.unregister_cli_command(_cli_handle)
         _cli_handle = None
+    long_operator.stop_all()  # every download, install, run and render followed now ends with the add-on
     for feature in reversed(FEATURES):
         feature.unregister()
     ui.unregister_menus()
-    properties.unregister()
-    runtime_ui.cancel_install()  # a running pip ends with the add-on
+    runtime_ui.cancel_install()
     runner.shutdown()
-    jobs.forget()
+    remembered.forget()
     for cls in reversed(classes):
         bpy.utils.unregister_class(cls)

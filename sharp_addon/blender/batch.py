@@ -6,7 +6,7 @@ builds what *Add > SHARP from Image* builds (``scene.gaussians_to_object``: spla
 frame, matched camera, render set-up), adds ``--move``'s camera move (``camera_moves``), and saves
 it with relative paths; ``--render`` then renders it in Cycles from the photo's camera, and the move
 to NAME_move.mp4. Each file is written under a temporary name and renamed when
-complete (``sharp_addon.batch.atomic_output``).
+complete (``files.atomic_output``).
 
 The same from a script (``blender -b --python-expr``): ``run_from_argv()`` takes the arguments
 after ``--``::
@@ -23,21 +23,18 @@ from typing import TYPE_CHECKING, Any
 
 import bpy
 
-from ..batch import atomic_output
 from ..errors import OutputError
+from ..files import atomic_output
 from ..gaussians import Gaussians
 from . import camera_moves, exact_render
 from . import scene as splat_scene
+from .render_setup import cycles_on_cpu
 
 if TYPE_CHECKING:
     from ..cli import MoveRequest
 
-# --render: a quick look from the photo's camera, not a final image. Cycles on the CPU (the factory
-# default device; GPU workers can render the saved .blend themselves), 4 samples without denoising
-# (the splat set-up needs no Russian roulette, so splats converge in very few samples), half the
-# photo's resolution, 8-bit RGBA PNG.
-RENDER_ENGINE = "CYCLES"
-RENDER_SAMPLES = 4
+# --render: a quick look from the photo's camera, not a final image: Cycles on the CPU in a few
+# samples (render_setup), half the photo's resolution, 8-bit RGBA PNG.
 RENDER_PERCENTAGE = 50
 
 
@@ -68,11 +65,9 @@ def write_scene(gaussians: Gaussians, name: str, blend: Path | None, render: Pat
                 bpy.ops.wm.save_as_mainfile(filepath=str(tmp), relative_remap=True, copy=True, check_existing=False)
             except RuntimeError as e:  # the operator's report (disk full, no permission)
                 raise OutputError.about(blend, f"cannot be saved ({str(e).strip()})") from None
+    if render is not None or (move is not None and move.video is not None):
+        cycles_on_cpu(scene, percentage=RENDER_PERCENTAGE)
     if render is not None:
-        scene.render.engine = RENDER_ENGINE
-        scene.cycles.samples = RENDER_SAMPLES
-        scene.cycles.use_denoising = False
-        scene.render.resolution_percentage = RENDER_PERCENTAGE
         scene.render.image_settings.file_format = "PNG"
         scene.render.image_settings.color_mode = "RGBA"
         scene.render.image_settings.color_depth = "8"
@@ -88,11 +83,6 @@ def write_scene(gaussians: Gaussians, name: str, blend: Path | None, render: Pat
                     raise OutputError.about(render, f"cannot be rendered or saved ({str(e).strip()})") from None
         scene.camera = move_camera
     if move is not None and move.video is not None:
-        if render is None:
-            scene.render.engine = RENDER_ENGINE
-            scene.cycles.samples = RENDER_SAMPLES
-            scene.cycles.use_denoising = False
-            scene.render.resolution_percentage = RENDER_PERCENTAGE
         camera_moves.render_camera_move(scene, video=move.video,
                                         exact_splats=made.splats if render_engine == "exact" else None)
 

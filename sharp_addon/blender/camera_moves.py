@@ -1,4 +1,4 @@
-"""SHARP camera moves: animated copies of the matched camera and their renders (issue 12).
+"""SHARP camera moves: animated copies of the matched camera and their renders.
 
 ``add_camera_move`` keyframes a copy of a splat object's photo camera along a preset of
 ``camera_moves`` (the core sizes it by the scene's depth); ``render_camera_move`` renders the
@@ -21,20 +21,16 @@ import numpy as np
 from mathutils import Matrix
 
 from .. import camera_moves as moves
-from ..errors import Cancelled, OutputError, SharpError
+from ..errors import CameraMoveError, OutputError
+from ..work import Steps, Work
 from . import exact_render, reports
 from . import scene as splat_scene
+from .long_operator import LongOperator
 
 MOVE_OF = "sharp_camera_move_of"  # on a move camera: the name of the splat object it moves through
 FLIP = np.diag([1.0, -1.0, -1.0, 1.0])  # OpenCV camera axes <-> Blender camera axes
 FRAME_NAME = "frame_{:04d}.png"
 EDGES_NOTE = "Sideways moves show the photo's edges (the splats end at its frame); keep the amplitude small"
-
-
-class CameraMoveError(SharpError, ValueError):
-    """A camera move that cannot be made or rendered as asked."""
-
-    subject = "object"
 
 
 def matched_camera(splat_obj: bpy.types.Object) -> bpy.types.Object:
@@ -249,7 +245,7 @@ class SHARP_OT_add_camera_move(bpy.types.Operator):
         return {"FINISHED"}
 
 
-class SHARP_OT_render_camera_move(bpy.types.Operator):
+class SHARP_OT_render_camera_move(LongOperator, bpy.types.Operator):
     """Render the scene camera's animation to PNG frames and/or an MP4 video (Esc cancels, nothing left)"""
 
     bl_idname = "sharp.render_camera_move"
@@ -261,59 +257,19 @@ class SHARP_OT_render_camera_move(bpy.types.Operator):
     video: bpy.props.BoolProperty(name="MP4 Video", default=True)  # type: ignore[valid-type]
     engine: bpy.props.EnumProperty(name="Engine", items=ENGINE_ITEMS, default="SCENE")  # type: ignore[valid-type]
 
-    _steps: Generator[tuple[int, int], None, None] | None = None
-    _timer: Any = None
-
-    def _outputs(self) -> tuple[Path | None, Path | None]:
+    def start_work(self, context: Any) -> Work:
+        """One frame per step on Blender's main thread (renders must run there)."""
         folder = Path(bpy.path.abspath(self.directory or "//"))
-        return (folder / self.name if self.frames else None, folder / f"{self.name}.mp4" if self.video else None)
+        frames_dir = folder / self.name if self.frames else None
+        video = folder / f"{self.name}.mp4" if self.video else None
+        exact_splats = exact_render.splat_object_to_render(context) if self.engine == "EXACT" else None
+        steps = render_steps(context.scene, frames_dir, video, exact_splats)
+        return Steps(steps, lambda done, total: f"Rendering camera move: frame {done} of {total}",
+                     cancelled="camera move render cancelled: nothing was written")
 
-    def _exact_splats(self, context: Any) -> bpy.types.Object | None:
-        return exact_render.splat_object_to_render(context) if self.engine == "EXACT" else None
-
-    @reports.reports_errors
-    def execute(self, context: Any) -> Any:
-        render_camera_move(context.scene, *self._outputs(), self._exact_splats(context))
+    def finish_work(self, context: Any, result: Any) -> Any:
         self.report({"INFO"}, "Rendered the camera move")
         return {"FINISHED"}
-
-    @reports.reports_errors
-    def invoke(self, context: Any, event: Any) -> Any:
-        if bpy.app.background or context.window is None:
-            return self.execute(context)
-        self._steps = render_steps(context.scene, *self._outputs(), self._exact_splats(context))
-        self._timer = context.window_manager.event_timer_add(0.05, window=context.window)
-        context.window_manager.modal_handler_add(self)
-        return {"RUNNING_MODAL"}
-
-    @reports.reports_errors
-    def modal(self, context: Any, event: Any) -> Any:
-        if event.type == "ESC":
-            self._finish(context)
-            return reports.report_error(self, Cancelled("camera move render cancelled: nothing was written"))
-        if event.type != "TIMER" or self._steps is None:
-            return {"PASS_THROUGH"}
-        try:
-            done, total = next(self._steps)
-        except StopIteration:
-            self._finish(context)
-            self.report({"INFO"}, "Rendered the camera move")
-            return {"FINISHED"}
-        except SharpError:
-            self._finish(context)
-            raise
-        context.workspace.status_text_set(f"Rendering camera move: frame {done} of {total} (Esc cancels)")
-        return {"RUNNING_MODAL"}
-
-    def _finish(self, context: Any) -> None:
-        if self._steps is not None:
-            self._steps.close()  # removes the scratch frames
-            self._steps = None
-        if self._timer is not None:
-            context.window_manager.event_timer_remove(self._timer)
-            self._timer = None
-        if context.workspace is not None:
-            context.workspace.status_text_set(None)
 
 
 def draw_camera_menu(self: bpy.types.Menu, context: bpy.types.Context) -> None:

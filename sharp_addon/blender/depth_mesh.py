@@ -1,4 +1,4 @@
-"""The textured depth mesh of SHARP's visible layer (issue 12): the photo draped over SHARP's depths.
+"""The textured depth mesh of SHARP's visible layer: the photo draped over SHARP's depths.
 
 The grid comes from ``sharp_addon.depth_mesh`` (numpy); this module only makes it a Blender mesh
 with the photo as its texture. The object gets the same world matrix as the splat object (the

@@ -1,16 +1,16 @@
-"""Render Splats (Exact): the exact 3DGS renderer seen through a Blender camera (issue 11).
+"""Render Splats (Exact): the exact 3DGS renderer seen through a Blender camera.
 
 The splats are rendered by ``render.render_gaussians`` in the worker process (where torch is:
 Blender's own Python may have none), through the scene camera expressed in the splat object's data
 frame (``cameras.camera_from_blender``), for the current frame or the animation range. What is
-rendered is ``scene.object_to_gaussians``: the object's splats as stored, without the SHARP
-modifier's display filters (opacity threshold, keep fraction, layers, crop), since no function
-applies those outside the node tree yet (Export writes the stored splats too).
+rendered is what the SHARP Splats modifier shows (``scene.shown_gaussians``: opacity threshold,
+keep fraction, layers, crop box, Splat Size). The render is followed like all long work
+(``long_operator``): modally from the UI, synchronously from scripts (``render_exact``).
 
 Results: the float image "SHARP Exact Render" (linear, premultiplied as Blender keeps float
 images, rows bottom-up), and for an animation (or ``write_files``) one file per frame at the scene's output
 path in its output format, saved as Blender saves renders (its colour management), each written
-whole under its name (``batch.atomic_output``). An error or a cancel removes the files this run
+whole under its name (``files.atomic_output``). An error or a cancel removes the files this run
 wrote and leaves the scene's image, frame and data as they were.
 """
 
@@ -25,14 +25,15 @@ import bpy
 import numpy as np
 from bpy.props import BoolProperty
 
-from ..batch import atomic_output
 from ..errors import Cancelled, OutputError, SharpError
-from ..files import path_kind
-from ..worker import RenderJob
-from . import jobs, runner, scene
+from ..files import atomic_output, path_kind
+from ..work import Work, wait
+from ..worker import RenderRequest, WorkerJob
+from . import runner, scene
+from .addon import preference
 from .cameras import camera_from_blender, splat_scale
-from .preferences import get_preferences
-from .reports import Result, report_error, reports_errors
+from .long_operator import LongOperator
+from .reports import Result
 
 IMAGE_NAME = "SHARP Exact Render"
 SCRATCH_IMAGE_NAME = "SHARP Exact Render (saving)"
@@ -121,13 +122,14 @@ def cameras_for_frames(bl_scene: bpy.types.Scene, splat_obj: bpy.types.Object, c
 
 
 class ExactRender:
-    """One render: its worker job, and the frames' files written as the worker finishes them.
-
-    Files go to ``outputs`` (one per frame, or None for none); ``abandon`` removes those written."""
+    """One exact render followed as work (``work.Work``): the worker's job, and each frame's file
+    written as the worker finishes it. ``start`` submits it; ``end`` (after it ended, whatever the
+    outcome) removes the scratch image, the files of a failed or cancelled render, and lets the
+    worker go unless *Keep Model Loaded*."""
 
     def __init__(self, bl_scene: bpy.types.Scene, splat_obj: bpy.types.Object, camera_obj: bpy.types.Object | None,
                  frames: Sequence[int], outputs: Sequence[os.PathLike[str] | str] | None = None,
-                 device: str = "cpu", eps2d: float = 0.0) -> None:
+                 device: str = "cpu", eps2d: float = 0.0, progress: Callable[[str, float], None] | None = None) -> None:
         if not frames:
             raise SharpError("No frames to render")
         if outputs is not None and len(outputs) != len(frames):
@@ -139,10 +141,59 @@ class ExactRender:
         if abs(scale - 1.0) > 1e-7:
             gaussians = gaussians.transformed(np.eye(3), scale=scale)
         cameras = cameras_for_frames(bl_scene, splat_obj, camera_obj, self.frames)
-        self.job = RenderJob(gaussians, cameras, device=device, eps2d=eps2d, on_frame=self._save_frame)
+        self.request = RenderRequest(gaussians, cameras, device=device, eps2d=eps2d)
+        self.progress = progress
+        self.job: WorkerJob | None = None
         self.written: list[Path] = []
         self.save_error: SharpError | None = None
+        self._cancelled = False
         self._scratch: bpy.types.Image | None = None
+
+    def start(self) -> ExactRender:
+        self.job = runner.worker().submit(self.request, on_progress=self.progress, on_frame=self._save_frame)
+        return self
+
+    # ---- followed as work -----------------------------------------------------------------------
+
+    @property
+    def error(self) -> SharpError | None:
+        """Why the render gives no images (a save error wins over the cancel it caused)."""
+        if self.save_error is not None:
+            return self.save_error
+        if self._cancelled:
+            return Cancelled("Exact render cancelled: no files were left")
+        return self.job.error if self.job is not None else None
+
+    @property
+    def result(self) -> list[np.ndarray] | None:
+        return self.job.result if self.job is not None and self.error is None else None
+
+    @property
+    def fraction(self) -> float:
+        return self.job.fraction if self.job is not None else 0.0
+
+    def poll(self) -> bool:
+        assert self.job is not None, "start() first"
+        return self.job.poll()
+
+    def status_text(self) -> str:
+        return self.job.status_text() if self.job is not None else "Exact render: starting"
+
+    def cancel(self) -> None:
+        if self.job is not None and not self.job.finished:
+            self._cancelled = True
+            self.job.cancel()
+
+    def end(self) -> None:
+        """After the job ended: no scratch image, no file of a failed render; the worker as the user keeps it."""
+        if self.error is not None:
+            for path in self.written:
+                path.unlink(missing_ok=True)
+            self.written.clear()
+        if self._scratch is not None:
+            bpy.data.images.remove(self._scratch)
+            self._scratch = None
+        runner.finished_run()
 
     def _save_frame(self, index: int, path: Path) -> None:
         """A frame is complete: write its file (in poll, on Blender's main thread)."""
@@ -165,25 +216,8 @@ class ExactRender:
             self.save_error = OutputError.about(path, f"frame {self.frames[index]} cannot be read back ({e})")
         except SharpError as e:
             self.save_error = e
-        if self.save_error is not None:
-            runner.worker().cancel()
-
-    def done(self) -> None:
-        """After the job ended (whatever the outcome): no scratch image left."""
-        if self._scratch is not None:
-            bpy.data.images.remove(self._scratch)
-            self._scratch = None
-
-    def abandon(self) -> None:
-        """An error or a cancel: the files this run wrote go."""
-        for path in self.written:
-            path.unlink(missing_ok=True)
-        self.written.clear()
-        self.done()
-
-    def outcome_error(self) -> SharpError | None:
-        """Why the finished job gives no images (a save error wins over the cancel it caused)."""
-        return self.save_error or self.job.error
+        if self.save_error is not None and self.job is not None:
+            self.job.cancel()
 
 
 def render_exact(bl_scene: bpy.types.Scene, splat_obj: bpy.types.Object, camera_obj: bpy.types.Object | None,
@@ -196,98 +230,23 @@ def render_exact(bl_scene: bpy.types.Scene, splat_obj: bpy.types.Object, camera_
     ``outputs`` also writes each frame's image file as the scene's output format says. Raises
     ``SharpError`` (``Cancelled`` when ``cancel()`` said so), with no file of this run left.
     """
-    plan = ExactRender(bl_scene, splat_obj, camera_obj, frames, outputs,
-                       device=device or preferred_device(bpy.context), eps2d=eps2d)
-    return run_blocking(plan, progress, cancel)
-
-
-def run_blocking(plan: ExactRender, progress: Callable[[str, float], None] | None = None,
-                 cancel: Callable[[], bool] | None = None) -> list[np.ndarray]:
-    """Run ``plan`` in the worker and wait; on any failure no file of it is left."""
+    plan = ExactRender(bl_scene, splat_obj, camera_obj, frames, outputs, device=device or preferred_device(),
+                       eps2d=eps2d, progress=progress).start()
     try:
-        images: list[np.ndarray] = runner.worker().run(plan.job, progress=progress, cancel=cancel)
-    except SharpError as e:
-        plan.abandon()
-        raise plan.save_error or e from None
+        images: list[np.ndarray] = wait(plan, cancel=cancel)
     finally:
-        runner.finished_run(keep_loaded(bpy.context))
-    if plan.save_error is not None:
-        plan.abandon()
-        raise plan.save_error
-    plan.done()
+        plan.end()
     return images
 
 
-def preferred_device(context: Any) -> str:
-    try:
-        return str(get_preferences(context).device).lower()
-    except (KeyError, AttributeError):
-        return "auto"
-
-
-def keep_loaded(context: Any) -> bool:
-    try:
-        return bool(get_preferences(context).keep_loaded)
-    except (KeyError, AttributeError):
-        return True
+def preferred_device() -> str:
+    return str(preference("device", "AUTO")).lower()
 
 
 # ---- the operator -------------------------------------------------------------------------------
 
 
-class ModalRender(jobs.ModalFollower):
-    """An exact render followed modally: frames are saved as they come, the image built at the end."""
-
-    def __init__(self, operator: Any, plan: ExactRender) -> None:
-        super().__init__(operator)
-        self.plan = plan
-        self._cancelled = False
-
-    def start(self, context: bpy.types.Context) -> Result:
-        try:
-            runner.worker().submit(self.plan.job)
-        except SharpError as e:
-            self.plan.abandon()
-            return report_error(self.operator, e)
-        return super().start(context)
-
-    def poll(self) -> bool:
-        job = runner.worker().poll()
-        return self._cancelled or job is not self.plan.job or self.plan.job.finished
-
-    def fraction(self) -> float:
-        return self.plan.job.fraction
-
-    def status(self) -> str:
-        job, count = self.plan.job, len(self.plan.frames)
-        frame = min(len(job.frames_done) + 1, count)
-        how = f" ({job.detail})" if job.detail else ""
-        return f"Exact render: frame {frame}/{count} {100 * job.fraction:.0f}%{how}"
-
-    def cancel(self) -> None:
-        runner.worker().cancel()
-        self._cancelled = True
-
-    def end(self, context: bpy.types.Context) -> None:
-        super().end(context)
-        runner.finished_run(keep_loaded(context))
-
-    def conclude(self, context: bpy.types.Context) -> Result:
-        plan = self.plan
-        if plan.save_error is not None:
-            plan.abandon()
-            return report_error(self.operator, plan.save_error)
-        if self._cancelled:
-            plan.abandon()
-            return report_error(self.operator, Cancelled("Exact render cancelled: no files were left"))
-        if plan.job.error is not None or plan.job.result is None:
-            plan.abandon()
-            return report_error(self.operator, plan.job.error or Cancelled("Exact render stopped"))
-        plan.done()
-        return finish(self.operator, context, plan, plan.job.result)
-
-
-def finish(operator: Any, context: Any, plan: ExactRender, images: list[np.ndarray]) -> Result:
+def report_rendered(operator: Any, context: Any, plan: ExactRender, images: list[np.ndarray]) -> Result:
     """Show the last frame's image and say what was made."""
     image = show_image(context, images[-1])
     files = f"; {len(plan.written)} file{'s' if len(plan.written) != 1 else ''} in {plan.written[0].parent}" \
@@ -297,7 +256,7 @@ def finish(operator: Any, context: Any, plan: ExactRender, images: list[np.ndarr
     return {"FINISHED"}
 
 
-class SHARP_OT_render_exact(bpy.types.Operator):
+class SHARP_OT_render_exact(LongOperator, bpy.types.Operator):
     """Render the splat object through the scene camera with the exact 3D Gaussian-splatting renderer"""
 
     bl_idname = "sharp.render_exact"
@@ -312,7 +271,6 @@ class SHARP_OT_render_exact(bpy.types.Operator):
         name="Write Files", default=False,
         description="Also save the frame to the scene's output path, in its output format",
     )
-    modal_render: ModalRender | None = None
 
     @classmethod
     def poll(cls, context: bpy.types.Context) -> bool:
@@ -323,8 +281,7 @@ class SHARP_OT_render_exact(bpy.types.Operator):
             return False
         return True
 
-    @reports_errors
-    def execute(self, context: bpy.types.Context) -> Result:
+    def start_work(self, context: bpy.types.Context) -> Work:
         bl_scene = context.scene
         assert bl_scene is not None, "poll() makes sure"
         splat_obj = splat_object_to_render(context)
@@ -336,17 +293,14 @@ class SHARP_OT_render_exact(bpy.types.Operator):
             raise SharpError(f"Scene '{bl_scene.name}' has no camera to render through; add one and make it the "
                              "scene camera")
         outputs = frame_outputs(bl_scene, frames) if self.animation or self.write_files else None
-        plan = ExactRender(bl_scene, splat_obj, bl_scene.camera, frames, outputs,
-                           device=preferred_device(context))
-        if bpy.app.background or not self.options.is_invoke:
-            images = run_blocking(plan)
-            return finish(self, context, plan, images)
-        self.modal_render = ModalRender(self, plan)
-        return self.modal_render.start(context)
+        self._plan = ExactRender(bl_scene, splat_obj, bl_scene.camera, frames, outputs, device=preferred_device())
+        return self._plan.start()
 
-    def modal(self, context: bpy.types.Context, event: bpy.types.Event) -> Result:
-        assert self.modal_render is not None, "modal() runs only after execute started a modal render"
-        return self.modal_render.handle(context, event.type)
+    def work_ended(self, context: bpy.types.Context, work: Work) -> None:
+        self._plan.end()
+
+    def finish_work(self, context: bpy.types.Context, images: list[np.ndarray]) -> Result:
+        return report_rendered(self, context, self._plan, images)
 
 
 classes: tuple[type, ...] = (SHARP_OT_render_exact,)

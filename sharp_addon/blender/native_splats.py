@@ -1,4 +1,4 @@
-"""Blender 5.3+ native Gaussian splats: turning a cloud from Blender's own PLY importer into ours (issue 11).
+"""Blender 5.3+ native Gaussian splats: turning a cloud from Blender's own PLY importer into ours.
 
 Blender's importer keeps no trace of the file it read, nor ml-sharp's photo metadata, so the
 photo's focal length and size come from the file when the operator is given its path; without

@@ -1,9 +1,10 @@
 """Operators: SHARP from Image, and Gaussian-splat PLY import / export.
 
-Thin: each reads its properties, calls one function of the layer below (``jobs.run`` with the
-worker, ``ply``, ``scene``) and reports. Errors become reports through ``reports``; nothing
-touches the scene until a result is complete, and building it is all-or-nothing, so errors and
-cancels leave ``bpy.data`` as it was.
+Thin: each reads its properties, calls one function of the layer below (the worker through
+``runner``, ``ply``, ``scene``) and reports. SHARP from Image is a ``LongOperator``: the worker's
+job is followed modally from the UI and waited for elsewhere. Errors become reports through
+``reports``; nothing touches the scene until a result is complete, and building it is
+all-or-nothing, so errors and cancels leave ``bpy.data`` as it was.
 """
 
 from __future__ import annotations
@@ -21,9 +22,12 @@ from ..errors import CheckpointError, DependencyError, ImageError, OutputError
 from ..files import path_kind
 from ..gaussians import Gaussians
 from ..image import IMAGE_SUFFIXES
-from ..worker import Job
-from . import depth_mesh, jobs, runner, scene
-from .preferences import DEVICE_ITEMS, PRECISION_ITEMS, get_preferences
+from ..work import Finished, Work
+from ..worker import PredictRequest
+from . import depth_mesh, remembered, runner, scene
+from .addon import get_preferences
+from .long_operator import LongOperator
+from .preferences import DEVICE_ITEMS, PRECISION_ITEMS
 from .properties import TRANSPARENCY_ITEMS
 from .reports import Result, reports_errors
 
@@ -73,7 +77,7 @@ class SplatSettings:
         layout.prop(self, "setup_render")
 
 
-class SHARP_OT_from_image(SplatSettings, jobs.WorkerJobOperator, bpy.types.Operator):
+class SHARP_OT_from_image(SplatSettings, LongOperator, bpy.types.Operator):
     """Turn a photo into a 3D Gaussian-splat scene with Apple's SHARP, seen through the photo's camera"""
 
     bl_idname = "sharp.from_image"
@@ -125,14 +129,27 @@ class SHARP_OT_from_image(SplatSettings, jobs.WorkerJobOperator, bpy.types.Opera
         context.window_manager.fileselect_add(self)
         return {"RUNNING_MODAL"}
 
-    @reports_errors
-    def execute(self, context: bpy.types.Context) -> Result:
-        job = Job(image=str(self._image()), checkpoint=str(self._checkpoint(context)), device=self.device.lower(),
-                  precision=self.precision.lower(), focal_35mm=self.focal_length_35mm or None)
-        return jobs.run(self, context, job, self._finish, get_preferences(context).keep_loaded)
+    def start_work(self, context: bpy.types.Context) -> Work:
+        """The remembered result (the redo panel changed a display option), or SHARP in the worker."""
+        self._request = PredictRequest(image=str(self._image()), checkpoint=str(self._checkpoint(context)),
+                                       device=self.device.lower(), precision=self.precision.lower(),
+                                       focal_35mm=self.focal_length_35mm or None)
+        known = remembered.recall(self._request)
+        if known is not None:
+            return Finished(known)
+        return runner.worker().submit(self._request)
 
-    def _finish(self, context: bpy.types.Context, gaussians: Gaussians, job: Job) -> Result:
-        name = Path(job.image).stem
+    def work_ended(self, context: bpy.types.Context, work: Work) -> None:
+        if not isinstance(work, Finished):
+            runner.finished_run()
+
+    def finish_work(self, context: bpy.types.Context, gaussians: Gaussians) -> Result:
+        result = self._build_output(context, gaussians)
+        remembered.remember(self._request, gaussians)
+        return result
+
+    def _build_output(self, context: bpy.types.Context, gaussians: Gaussians) -> Result:
+        name = Path(self._request.image).stem
         if self.output == "SPLATS":
             return self.build(context, gaussians, name)
         with scene.all_or_nothing():  # the splats go again when the mesh fails
@@ -140,7 +157,7 @@ class SHARP_OT_from_image(SplatSettings, jobs.WorkerJobOperator, bpy.types.Opera
             if self.output == "BOTH":
                 self.build(context, gaussians, name)
                 frame = context.active_object.parent if context.active_object else None
-            mesh = depth_mesh.depth_mesh_object(gaussians, job.image, f"{name} Mesh" if frame else name,
+            mesh = depth_mesh.depth_mesh_object(gaussians, self._request.image, f"{name} Mesh" if frame else name,
                                                 step=self.mesh_step, cut_threshold=self.mesh_cut,
                                                 collection=context.collection, parent=frame)
         self.report({"INFO"}, f"Added depth mesh '{mesh.name}': {len(mesh.data.vertices):,} vertices, "
@@ -215,7 +232,7 @@ class SHARP_OT_export_ply(ExportHelper, bpy.types.Operator):  # type: ignore[mis
     filename_ext = ".ply"
     filepath: StringProperty(subtype="FILE_PATH", options={"SKIP_SAVE", "HIDDEN"})  # type: ignore[valid-type]
     filter_glob: StringProperty(default="*.ply", options={"HIDDEN"})  # type: ignore[valid-type]
-    # plain 3DGS by default: many viewers reject ml-sharp's extra elements (issue 12)
+    # plain 3DGS by default: many viewers reject ml-sharp's extra elements
     layout: EnumProperty(name="Layout", items=LAYOUT_ITEMS, default="3DGS")  # type: ignore[valid-type]
 
     @classmethod

@@ -1,19 +1,18 @@
-"""Add-on preferences: checkpoint, device, precision, keep-loaded, and what is missing."""
+"""Add-on preferences: the weights and their licence, device, precision, keep-loaded, where SHARP runs.
+
+The sections are drawn by the modules that own them (``weights_panel``, ``runtime_ui``).
+"""
 
 from __future__ import annotations
-
-from pathlib import Path
-from typing import cast
 
 import bpy
 from bpy.props import BoolProperty, EnumProperty, StringProperty
 
 from .. import dependencies
-from ..errors import CheckpointError, SharpError
-from ..files import FileKey, file_key
-from .reports import reports_errors, sentence
-
-ADDON_PACKAGE = __package__.rpartition(".")[0]  # the extension's package, e.g. bl_ext.user_default.sharp_from_image
+from .addon import ADDON_PACKAGE
+from .runner import torch_status
+from .runtime_ui import draw_runtime
+from .weights_panel import draw_status, draw_weights
 
 DEVICE_ITEMS = [
     ("AUTO", "Auto", "The fastest device present: CUDA, then Apple MPS, then the CPU"),
@@ -60,13 +59,16 @@ class SharpPreferences(bpy.types.AddonPreferences):
         default="",
     )
 
+    accept_weights_licence: BoolProperty(  # type: ignore[valid-type]
+        name="Accept the Weights' Licence",
+        description=f"{dependencies.LICENCE_NOTICE} ({dependencies.LICENCE_URL}). Needed before the weights are "
+        "downloaded",
+        default=False,
+    )
+
     def draw(self, context: bpy.types.Context) -> None:
         layout = self.layout
-        from . import runner  # here: runner imports this module's get_preferences
-
-        draw_status(layout, runner.torch_status(check=False))
-        from .weights import draw_weights  # here: weights imports this module
-
+        draw_status(layout, torch_status(check=False))
         draw_weights(layout, context)
         row = layout.row()
         row.prop(self, "device")
@@ -74,8 +76,6 @@ class SharpPreferences(bpy.types.AddonPreferences):
         if self.device in ("AUTO", "CPU"):  # the CPU's choice needs no torch in Blender's process
             layout.label(text=f"On the CPU: {cpu_precision(self.precision)}", icon="INFO")
         layout.prop(self, "keep_loaded")
-        from .runtime_ui import draw_runtime  # here: runtime_ui imports this module
-
         draw_runtime(layout, context)
 
 
@@ -84,51 +84,3 @@ def cpu_precision(precision: str) -> str:
     from ..devices import choose_precision
 
     return choose_precision(precision.lower(), "cpu").describe()
-
-
-def draw_status(layout: bpy.types.UILayout, status: dependencies.Status) -> None:
-    """One line: a check mark or an error icon and the explanation."""
-    layout.label(text=status.message, icon="CHECKMARK" if status.ok else "ERROR")
-
-
-_validated: dict[FileKey, dependencies.Status] = {}
-
-
-def validation_result(path: Path) -> dependencies.Status | None:
-    """The last validation of this exact file (same size and time), if any."""
-    try:
-        return _validated.get(file_key(path))
-    except OSError:
-        return None
-
-
-class SHARP_OT_validate_checkpoint(bpy.types.Operator):
-    """Check that the checkpoint file is a complete SHARP network (every key and shape; takes seconds)"""
-
-    bl_idname = "sharp.validate_checkpoint"
-    bl_label = "Validate"
-    bl_options = {"INTERNAL"}  # noqa: RUF012 - Blender reads it as a class attribute
-
-    @reports_errors
-    def execute(self, context: bpy.types.Context) -> set[str]:  # type: ignore[override]
-        from .runner import check_checkpoint  # where inference runs
-
-        path = dependencies.find_checkpoint(get_preferences(context).checkpoint_path)
-        if path is None or not path.is_file():
-            raise CheckpointError(dependencies.checkpoint_status(path).message)
-        key = file_key(path)
-        try:
-            summary = check_checkpoint(str(path))
-        except SharpError as e:
-            _validated[key] = dependencies.Status(False, sentence(str(e)))
-            raise
-        _validated[key] = dependencies.Status(True, sentence(summary))
-        self.report({"INFO"}, _validated[key].message)
-        return {"FINISHED"}
-
-
-def get_preferences(context: bpy.types.Context) -> SharpPreferences:
-    """This add-on's preferences (registered under the extension's package name)."""
-    preferences = context.preferences
-    assert preferences is not None, "Blender always has preferences"
-    return cast(SharpPreferences, preferences.addons[ADDON_PACKAGE].preferences)

@@ -17,11 +17,11 @@ from pathlib import Path
 import bpy
 
 from .. import dependencies, runtimes
-from .. import worker as _worker_module
 from ..errors import SharpError
 from ..files import file_key
 from ..worker import InferenceWorker
-from .preferences import ADDON_PACKAGE
+from ..worker import check_checkpoint as check_in_worker
+from .addon import ADDON_PACKAGE, preference
 
 _worker: InferenceWorker | None = None
 _probes: dict[tuple, runtimes.PythonProbe] = {}  # Python for Inference checks, per file (path, size, time)
@@ -32,8 +32,7 @@ _probes: dict[tuple, runtimes.PythonProbe] = {}  # Python for Inference checks, 
 
 def inference_python() -> str | None:
     """The Python for Inference set in the preferences (absolute), or None for Blender's own."""
-    addon = bpy.context.preferences.addons.get(ADDON_PACKAGE) if bpy.context.preferences else None
-    chosen = getattr(addon.preferences, "inference_python", "") if addon is not None else ""
+    chosen = preference("inference_python", "")
     if not chosen or not chosen.strip():
         return None
     return os.path.abspath(os.path.expanduser(bpy.path.abspath(chosen.strip())))
@@ -140,7 +139,7 @@ def check_checkpoint(path: str | os.PathLike[str]) -> str:
         found = usable_probe(python)
         if not found.ok:
             raise found.error()
-    return _worker_module.check_checkpoint(os.fspath(path), python=python, runtime=active_runtime())
+    return check_in_worker(os.fspath(path), python=python, runtime=active_runtime())
 
 
 def release() -> None:
@@ -151,9 +150,9 @@ def release() -> None:
         _worker.stop()
 
 
-def finished_run(keep_loaded: bool) -> None:
-    """After a run: free the network's memory unless the user keeps it loaded."""
-    if _worker is not None and not keep_loaded:
+def finished_run() -> None:
+    """After a run: free the network's memory unless the user keeps it loaded (*Keep Model Loaded*)."""
+    if _worker is not None and not preference("keep_loaded", True):
         _worker.stop()
 
 

@@ -1,8 +1,8 @@
 """Preferences: where SHARP runs — a Python for Inference, or a GPU runtime installed for Blender's own.
 
 ``draw_runtime(layout, context)`` draws the section (the preferences' ``draw`` calls it). The
-operators check a Python for Inference, install a GPU runtime (pip in a separate process,
-followed modally: progress bar, status text, Esc or Cancel kills pip and removes what it wrote),
+operators check a Python for Inference, install a GPU runtime (pip in a separate process, a
+``LongOperator``: progress bar, status text, Esc or Cancel kills pip and removes what it wrote),
 check it again and remove it. Installing respects Blender's *Allow Online Access*: with it off
 nothing is requested and the report says how to turn it on. The work itself is in
 ``runtimes`` (no bpy); where the worker runs is ``runner``'s choice.
@@ -11,7 +11,6 @@ nothing is requested and the report says how to turn it on. The work itself is i
 from __future__ import annotations
 
 import sys
-import time
 from typing import Any
 
 import bpy
@@ -19,14 +18,15 @@ from bpy.props import EnumProperty
 
 from .. import runtimes
 from ..errors import SharpError
-from . import jobs, runner
-from .preferences import get_preferences
-from .reports import Result, report_error, reports_errors, sentence
+from ..files import size_text
+from ..work import Work
+from . import runner
+from .addon import get_preferences, offline_message, online_access
+from .long_operator import LongOperator
+from .reports import Result, reports_errors, sentence
 
 RUNTIME_ITEMS = [(r.key, r.label, f"{r.covers}. PyTorch {r.torch_version}, about "
                   f"{max(r.download_gb.values()):.1f} GB") for r in runtimes.RUNTIMES.values()]
-OFFLINE = ("Online access is off, so nothing was downloaded: turn on Edit > Preferences > System > Network > "
-           "Allow Online Access (or start Blender with --online-mode) to install the GPU runtime")
 
 _install: runtimes.RuntimeInstall | None = None  # the install in progress (one at a time)
 
@@ -34,11 +34,6 @@ _install: runtimes.RuntimeInstall | None = None  # the install in progress (one 
 def current_install() -> runtimes.RuntimeInstall | None:
     """The GPU runtime install in progress, if any."""
     return _install if _install is not None and not _install.finished else None
-
-
-def online_access() -> bool:
-    """Blender's *Allow Online Access* (Blender 4.2+; older ones had no such setting)."""
-    return bool(getattr(bpy.app, "online_access", True))
 
 
 # ---- drawing --------------------------------------------------------------------------------------
@@ -139,50 +134,13 @@ class SHARP_OT_check_inference_python(bpy.types.Operator):
 # ---- the GPU runtime ------------------------------------------------------------------------------
 
 
-class InstallFollower(jobs.ModalFollower):
-    """One runtime install followed from a modal operator (``jobs.ModalFollower``: timer, progress, Esc)."""
-
-    def __init__(self, operator: Any, install: runtimes.RuntimeInstall) -> None:
-        super().__init__(operator)
-        self.install = install
-
-    def poll(self) -> bool:
-        return self.install.poll()
-
-    def fraction(self) -> float:
-        return self.install.fraction
-
-    def status(self) -> str:
-        return f"SHARP GPU runtime: {self.install.text()} {100 * self.install.fraction:.0f}%"
-
-    def cancel(self) -> None:
-        self.install.cancel()
-
-    def conclude(self, context: bpy.types.Context) -> Result:
-        return _finished(self.operator, self.install)
-
-    def on_change(self, context: bpy.types.Context) -> None:
-        jobs.redraw_preferences(context)
-
-
-def _finished(operator: Any, install: runtimes.RuntimeInstall) -> Result:
-    """Report how an install ended."""
-    if install.error is not None:
-        return report_error(operator, install.error)
-    assert install.result is not None
-    found = install.result.probe
-    seen = found.gpu_summary() if found is not None and found.ok else found.message if found else "not checked"
-    operator.report({"INFO"}, f"Installed the {install.result.describe()}. The SHARP worker sees: {seen}")
-    return {"FINISHED"}
-
-
 def start_install(key: str) -> runtimes.RuntimeInstall:
     """Begin installing the runtime ``key`` (nothing is requested when online access is off)."""
     global _install
     if not runtimes.runtimes_offered():
         raise SharpError(f"no GPU runtime is offered for {sys.platform}: set a Python for Inference instead")
     if not online_access():
-        raise SharpError(OFFLINE)
+        raise SharpError(offline_message("or set a Python for Inference that has a GPU PyTorch"))
     if current_install() is not None:
         raise SharpError("a GPU runtime is being installed already; wait for it or cancel it")
     root = runner.runtime_root(create=True)
@@ -194,18 +152,18 @@ def start_install(key: str) -> runtimes.RuntimeInstall:
     return install
 
 
-class SHARP_OT_install_gpu_runtime(bpy.types.Operator):
+class SHARP_OT_install_gpu_runtime(LongOperator, bpy.types.Operator):
     """Download CUDA PyTorch into this extension's own folder for the SHARP worker (2.7-3.7 GB)"""
 
     bl_idname = "sharp.install_gpu_runtime"
     bl_label = "Install GPU Runtime"
     bl_options = {"INTERNAL"}  # noqa: RUF012 - Blender reads it as a class attribute
+    redraws_preferences = True
 
     runtime: EnumProperty(  # type: ignore[valid-type]
         name="CUDA Build", items=RUNTIME_ITEMS, default=runtimes.DEFAULT_RUNTIME,
         description="Which CUDA build of PyTorch to install",
     )
-    follower: InstallFollower | None = None
 
     @classmethod
     def description(cls, context: bpy.types.Context, properties: Any) -> str:
@@ -213,38 +171,16 @@ class SHARP_OT_install_gpu_runtime(bpy.types.Operator):
         if chosen is None:
             return str(cls.__doc__)
         return (f"Install {chosen.label}: PyTorch {chosen.torch_version} for {chosen.covers} "
-                f"(about {chosen.expected_bytes() / 1e9:.1f} GB, into this extension's own folder)")
+                f"(about {size_text(chosen.expected_bytes())}, into this extension's own folder)")
 
-    @reports_errors
-    def invoke(self, context: bpy.types.Context, event: bpy.types.Event) -> Result:
-        install = start_install(self.runtime)
-        self.follower = InstallFollower(self, install)
-        return self.follower.start(context)
+    def start_work(self, context: bpy.types.Context) -> Work:
+        return start_install(self.runtime)
 
-    @reports_errors
-    def execute(self, context: bpy.types.Context) -> Result:
-        """From a script or background Blender: install, wait, report."""
-        install = start_install(self.runtime)
-        last = [0.0]
-
-        def progress(p: runtimes.PipProgress) -> None:
-            if time.monotonic() - last[0] > 5 or p.stage in ("checking", "done"):
-                last[0] = time.monotonic()
-                print(f"SHARP GPU runtime: {install.text()} ({100 * install.fraction:.0f}%)", flush=True)
-
-        install.on_progress = progress
-        install.wait()
-        return _finished(self, install)
-
-    def modal(self, context: bpy.types.Context, event: bpy.types.Event) -> Result:
-        assert self.follower is not None, "modal() runs only after invoke() started the install"
-        return self.follower.handle(context, event.type)
-
-    def cancel(self, context: bpy.types.Context) -> None:
-        """Blender ends the modal operator (its window closed, a file loads): nothing would follow pip."""
-        if self.follower is not None:
-            self.follower.install.cancel()
-            self.follower.end(context)
+    def finish_work(self, context: bpy.types.Context, result: runtimes.InstalledRuntime) -> Result:
+        found = result.probe
+        seen = found.gpu_summary() if found is not None and found.ok else found.message if found else "not checked"
+        self.report({"INFO"}, f"Installed the {result.describe()}. The SHARP worker sees: {seen}")
+        return {"FINISHED"}
 
 
 class SHARP_OT_cancel_gpu_runtime_install(bpy.types.Operator):

@@ -21,7 +21,7 @@ import pytest
 
 from sharp_addon import ply
 from tests.conftest import ADDON_MODULE
-from tests.helpers import random_gaussians
+from tests.support.builders import photos, random_gaussians
 
 pytestmark = pytest.mark.blender
 
@@ -62,17 +62,6 @@ def inspect_blends(paths: list[Path]) -> dict[str, dict]:
     found = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
     assert len(found) == len(paths), result.stdout[-3000:]
     return {Path(entry["path"]).name: entry for entry in found}
-
-
-def photos(folder: Path, names: list[str], size=(64, 48)) -> Path:
-    from PIL import Image
-
-    rng = np.random.default_rng(len(names))
-    for name in names:
-        path = folder / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(rng.integers(0, 255, (size[1], size[0], 3), dtype=np.uint8)).save(path)
-    return folder
 
 
 def finals(folder: Path) -> list[str]:

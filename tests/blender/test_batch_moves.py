@@ -11,9 +11,8 @@ from pathlib import Path
 import pytest
 
 from sharp_addon import cli
-from tests.blender.test_batch import photos
 from tests.conftest import ADDON_MODULE
-from tests.helpers import random_gaussians
+from tests.support.builders import photos, random_gaussians
 
 pytestmark = pytest.mark.blender
 

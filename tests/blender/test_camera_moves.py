@@ -11,6 +11,7 @@ import pytest
 
 from sharp_addon import gaussians as G
 from tests.conftest import ADDON_MODULE
+from tests.support.modal import ModalDriver
 
 pytestmark = pytest.mark.blender
 
@@ -91,11 +92,7 @@ def test_the_photo_camera_is_found_renamed_and_moved_out_of_the_frame(mod, made,
 
 
 def _tiny_render_settings(scene) -> None:
-    scene.render.engine = "CYCLES"
-    scene.cycles.device = "CPU"
-    scene.cycles.samples = 1
-    scene.cycles.use_denoising = False
-    scene.render.resolution_percentage = 100
+    importlib.import_module(ADDON_MODULE + ".blender.render_setup").cycles_on_cpu(scene, samples=1, percentage=100)
 
 
 @pytest.mark.slow
@@ -136,6 +133,28 @@ def test_cancelled_render_leaves_no_partial_outputs(mod, made, bpy_session, tmp_
     assert scene.render.filepath == "//before_"  # the scene's own output path is back
     with pytest.raises(mod.OutputError, match="does not exist"):
         mod.render_camera_move(scene, tmp_path / "missing" / "m")
+
+
+@pytest.mark.parametrize("how", ["Esc", "Blender ends it"])
+def test_the_modal_render_stops_on_esc_or_when_blender_ends_it_and_leaves_nothing(mod, made, bpy_session, tmp_path,
+                                                                                 how):
+    """Render Camera Move invoked from the UI renders a frame per timer tick; Esc, or Blender ending the
+    operator itself (a file loads, the window closes: its cancel()), leaves no frame, no video, no status."""
+    bpy = bpy_session
+    long_operator = importlib.import_module(ADDON_MODULE + ".blender.long_operator")
+    mod.add_camera_move(made.splats, "DOLLY_IN", 4)
+    _tiny_render_settings(bpy.context.scene)
+    driver = ModalDriver(bpy, mod.SHARP_OT_render_camera_move, directory=str(tmp_path), name="m")
+    assert driver.start() == {"RUNNING_MODAL"}
+    assert driver.send("TIMER") == {"PASS_THROUGH"}  # frame 1 rendered
+    assert long_operator.shown_status() == ["Rendering camera move: frame 1 of 4   Esc: cancel"]
+    if how == "Esc":
+        assert driver.send("ESC") == {"CANCELLED"}
+        assert driver.reports == [({"INFO"}, "Camera move render cancelled: nothing was written")]
+    else:
+        driver.blender_cancels()
+        assert driver.reports == []
+    assert list(tmp_path.iterdir()) == [] and long_operator.shown_status() == []
 
 
 @pytest.mark.torch

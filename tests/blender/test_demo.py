@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.mark.torch
 def test_demo_converts_the_sample_photo_inside_blender(tmp_path):
     torch = pytest.importorskip("torch", reason="needs PyTorch, which this test environment does not have")
-    from tests.helpers import tiny_state_dict
+    from tests.support.builders import tiny_state_dict
 
     checkpoint = tmp_path / "tiny.pt"
     torch.save(tiny_state_dict(), checkpoint)

@@ -12,10 +12,9 @@ import numpy as np
 import pytest
 
 from sharp_addon import ply
-from tests.blender.test_operators import SAMPLE, prefs  # noqa: F401 - prefs is a fixture
-from tests.blender.test_scene import id_names, sharp_gaussians
-from tests.conftest import ADDON_MODULE
-from tests.core.test_depth_mesh import grid_gaussians
+from tests.conftest import ADDON_MODULE, SAMPLE
+from tests.support.blender_data import id_names
+from tests.support.builders import grid_gaussians, sharp_gaussians
 
 pytestmark = pytest.mark.blender
 
@@ -129,7 +128,7 @@ def test_errors_leave_blender_data_unchanged(dm, clean_scene, bpy_session, tmp_p
 
 @pytest.mark.torch
 @pytest.mark.parametrize("output", ["MESH", "BOTH"])
-def test_from_image_builds_what_output_says(addon, clean_scene, bpy_session, prefs, tiny_checkpoint, output):  # noqa: F811
+def test_from_image_builds_what_output_says(addon, clean_scene, bpy_session, prefs, tiny_checkpoint, output):
     bpy = bpy_session
     before = id_names(bpy)
     prefs.checkpoint_path = str(tiny_checkpoint)
@@ -157,7 +156,7 @@ def test_from_image_builds_what_output_says(addon, clean_scene, bpy_session, pre
 
 
 @pytest.mark.torch
-def test_redo_with_another_mesh_cut_rebuilds_without_running_sharp_again(addon, clean_scene, bpy_session, prefs,  # noqa: F811
+def test_redo_with_another_mesh_cut_rebuilds_without_running_sharp_again(addon, clean_scene, bpy_session, prefs,
                                                                           tiny_checkpoint, monkeypatch):
     bpy = bpy_session
     runner = importlib.import_module(ADDON_MODULE + ".blender.runner")
@@ -175,7 +174,7 @@ def test_redo_with_another_mesh_cut_rebuilds_without_running_sharp_again(addon, 
 
 
 @pytest.mark.torch
-def test_from_image_keeps_no_splats_when_the_mesh_fails(addon, clean_scene, bpy_session, prefs, tiny_checkpoint,  # noqa: F811
+def test_from_image_keeps_no_splats_when_the_mesh_fails(addon, clean_scene, bpy_session, prefs, tiny_checkpoint,
                                                        monkeypatch):
     bpy = bpy_session
     dm = importlib.import_module(ADDON_MODULE + ".blender.depth_mesh")

@@ -9,15 +9,17 @@ environment's Python as the Python for Inference, and the reference images come 
 from __future__ import annotations
 
 import importlib
+import time
 
 import numpy as np
 import pytest
 
 from sharp_addon import worker as W
-from tests.blender.test_runtime_ui import blender_50_python
-from tests.blender.test_scene import id_names
 from tests.conftest import ADDON_MODULE, HAS_TORCH
-from tests.helpers import random_gaussians
+from tests.support.blender_data import id_names
+from tests.support.builders import random_gaussians
+from tests.support.inference_python import blender_50_python
+from tests.support.modal import ModalDriver
 
 pytestmark = pytest.mark.blender
 
@@ -58,7 +60,7 @@ def reference(python, g, cameras):
         return [render_gaussians(g, Camera.from_dict(c.to_dict()), device="cpu") for c in cameras]
     worker = W.InferenceWorker(python=python)
     try:
-        return worker.run(W.RenderJob(g, [c.to_dict() for c in cameras]))
+        return worker.run(W.RenderRequest(g, [c.to_dict() for c in cameras]))
     finally:
         worker.close()
 
@@ -323,45 +325,67 @@ def test_a_png_frame_is_saved_as_the_scene_shows_it(addon, clean_scene, bpy_sess
     assert [p.name for p in tmp_path.iterdir()] == ["still.png"]
 
 
+def follow_render(bpy, **properties) -> ModalDriver:
+    """Render Splats (Exact) invoked from the UI on the active splat object."""
+    driver = ModalDriver(bpy, addon_module("blender.exact_render").SHARP_OT_render_exact, **properties)
+    assert driver.start() == {"RUNNING_MODAL"}, driver.reports
+    return driver
+
+
+def animation_to_files(bpy, scene, tmp_path, frames: int = 40) -> None:
+    """The scene's frame range 1..frames to PNG files in ``tmp_path`` (the render's outputs)."""
+    scene.frame_start, scene.frame_end = 1, frames
+    scene.render.filepath = str(tmp_path / "f")
+    scene.render.image_settings.file_format = "PNG"
+
+
 def test_escape_in_the_modal_render_cancels_and_leaves_no_files(addon, clean_scene, bpy_session, inference,
                                                                tmp_path):
-    from types import SimpleNamespace
-
     bpy = bpy_session
-    exact = addon_module("blender.exact_render")
-    made = built(bpy, small_gaussians())
-    frames = list(range(1, 41))
-    plan = exact.ExactRender(clean_scene, made.splats, made.camera, frames,
-                             [tmp_path / f"f{i}.png" for i in frames])
-    reports: list[tuple[set, str]] = []
-    modal = exact.ModalRender(SimpleNamespace(report=lambda kind, text: reports.append((kind, text))), plan)
+    built(bpy, small_gaussians())
+    animation_to_files(bpy, clean_scene, tmp_path)
     before = id_names(bpy)
-    addon_module("blender.runner").worker().submit(plan.job)  # what start() does, less the window's handler
-    assert modal.handle(bpy.context, "MOUSEMOVE") == {"PASS_THROUGH"}
-    while not plan.job.frames_done:  # at least one frame written before Esc
-        assert modal.handle(bpy.context, "TIMER") == {"PASS_THROUGH"}
+    driver = follow_render(bpy, animation=True)
+    assert driver.send("MOUSEMOVE") == {"PASS_THROUGH"}
+    frame_written = driver.tick_until(lambda: bool(driver.work.job.status.frames_done), timeout=60)
+    assert frame_written == {"PASS_THROUGH"}  # at least one frame written before Esc
     assert any(tmp_path.iterdir())
-    assert modal.handle(bpy.context, "ESC") == {"CANCELLED"}
-    assert reports == [({"INFO"}, "Exact render cancelled: no files were left")]
+    assert driver.send("ESC") == {"CANCELLED"}
+    assert driver.reports == [({"INFO"}, "Exact render cancelled: no files were left")]
     assert list(tmp_path.iterdir()) == [] and id_names(bpy) == before
 
 
-def test_the_modal_render_shows_the_image_when_done(addon, clean_scene, bpy_session, inference):
-    import time
-    from types import SimpleNamespace
+def test_blender_ending_the_modal_render_stops_the_worker_and_leaves_nothing(addon, clean_scene, bpy_session,
+                                                                            inference, tmp_path):
+    """A file is loaded or the window closes mid-render: Blender calls the operator's cancel()."""
+    bpy = bpy_session
+    runner = addon_module("blender.runner")
+    built(bpy, small_gaussians())
+    animation_to_files(bpy, clean_scene, tmp_path)
+    before = id_names(bpy)
+    driver = follow_render(bpy, animation=True)
+    driver.tick_until(lambda: bool(driver.work.job.status.frames_done), timeout=60)
+    assert any(tmp_path.iterdir()) and addon_module("blender.long_operator").shown_status() != []
+    driver.blender_cancels()
+    assert not runner.worker().alive, "no worker process left"
+    assert list(tmp_path.iterdir()) == [], "no frame file left"
+    assert list(runner.worker().scratch.iterdir()) == [], "no scratch file left"
+    assert addon_module("blender.long_operator").shown_status() == [], "no status text left"
+    assert id_names(bpy) == before and driver.reports == []  # the scratch image is gone too
 
+
+def test_the_modal_render_shows_the_image_when_done(addon, clean_scene, bpy_session, inference):
     bpy = bpy_session
     exact = addon_module("blender.exact_render")
-    made = built(bpy, small_gaussians())
-    plan = exact.ExactRender(clean_scene, made.splats, made.camera, [1])
-    reports: list[tuple[set, str]] = []
-    modal = exact.ModalRender(SimpleNamespace(report=lambda kind, text: reports.append((kind, text))), plan)
-    addon_module("blender.runner").worker().submit(plan.job)  # what start() does, less the window's handler
+    built(bpy, small_gaussians())
+    driver = follow_render(bpy)
+    texts = []
     deadline = time.monotonic() + 60
-    while (result := modal.handle(bpy.context, "TIMER")) == {"PASS_THROUGH"} and time.monotonic() < deadline:
+    while (result := driver.send("TIMER")) == {"PASS_THROUGH"} and time.monotonic() < deadline:
+        texts += addon_module("blender.long_operator").shown_status()
         time.sleep(0.02)
-    assert result == {"FINISHED"}, reports
-    assert "Exact render: frame 1/1" in modal.status() and "on the CPU" in modal.status()
+    assert result == {"FINISHED"}, driver.reports
+    assert any("Exact render: frame 1/1" in t and "on the CPU" in t for t in texts), texts
     got = image_pixels(bpy.data.images[exact.IMAGE_NAME])
-    np.testing.assert_array_equal(got, exact.rows_bottom_up(plan.job.result[0]))
-    assert reports == [({"INFO"}, f"Rendered 1 frame exactly into '{exact.IMAGE_NAME}'")]
+    np.testing.assert_array_equal(got, exact.rows_bottom_up(driver.work.job.result[0]))
+    assert driver.reports == [({"INFO"}, f"Rendered 1 frame exactly into '{exact.IMAGE_NAME}'")]

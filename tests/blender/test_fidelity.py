@@ -2,23 +2,22 @@
 on the same splats, from the photo's camera and from a moved one (issue 11's goal: >= 35 dB).
 
 The exact render runs in-process where torch is, else in the worker with the test suite's Python
-for Inference (the 3.13 environments have no torch). Small scenes (``tests/fidelity.py``), 64 x 48
+for Inference (the 3.13 environments have no torch). Small scenes (``tests/support/fidelity.py``), 64 x 48
 pixels, Cycles on the CPU; EEVEE and the full-size scene are in ``bench/fidelity.py``.
 """
 
 from __future__ import annotations
 
 import importlib
-import math
 import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from tests import fidelity
-from tests.blender.renders import render_rgba
 from tests.conftest import ADDON_MODULE, HAS_TORCH, ROOT
+from tests.support import fidelity
+from tests.support.renders import move_camera, render_rgba
 
 pytestmark = pytest.mark.blender
 
@@ -52,18 +51,6 @@ def exact_render(g, camera, scratch: Path) -> np.ndarray:
 def cycles_render(bpy, path: Path, samples: int = 4) -> np.ndarray:
     """(H, W, 4) linear premultiplied RGBA, rows top-down, from the scene camera at pixel centres."""
     return render_rgba(bpy, "CYCLES", path, samples)
-
-
-def move_camera(camera, distance: float = 4.0, degrees: float = 8.0) -> None:
-    """An orbit of ``degrees`` sideways and 3 degrees up about the point ``distance`` m ahead (where the
-    scenes are), so the splats stay in view whatever the lens, and are seen from a new angle."""
-    from mathutils import Matrix
-
-    world = camera.matrix_world.copy()
-    pivot = world.translation - world.col[2].xyz * distance  # cameras look down their local -Z
-    turn = Matrix.Rotation(math.radians(degrees), 4, "Z") @ Matrix.Rotation(math.radians(3), 4, world.col[0].xyz)
-    moved = Matrix.Translation(pivot) @ turn @ Matrix.Translation(-pivot) @ world
-    camera.matrix_world = moved
 
 
 def blender_paths() -> list[str]:

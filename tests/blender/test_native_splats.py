@@ -11,9 +11,9 @@ import pytest
 
 from sharp_addon import gaussians as G
 from sharp_addon import ply
-from tests.blender.test_render import render
 from tests.conftest import ADDON_MODULE
-from tests.reference_render import FOCAL, H, W, expected_image, known_scene
+from tests.support.reference_render import FOCAL, H, W, expected_image, known_scene
+from tests.support.renders import render
 
 pytestmark = pytest.mark.blender
 # Cycles treats a native splat's alpha as a probability per sample: 64 samples (0.15 s at 64 x 48)

@@ -5,27 +5,19 @@ from __future__ import annotations
 
 import importlib
 import time
-from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
 from sharp_addon import ply
-from tests.blender.test_scene import id_names, sharp_gaussians
 from tests.conftest import ADDON_MODULE, HAS_TORCH, ROOT
+from tests.support.blender_data import id_names
+from tests.support.builders import sharp_gaussians
+from tests.support.modal import ModalDriver
 
 pytestmark = pytest.mark.blender
 
 SAMPLE = ROOT / "tests" / "data" / "sample_640x480.png"
-
-
-@pytest.fixture
-def prefs(addon, bpy_session):
-    preferences = bpy_session.context.preferences.addons[ADDON_MODULE].preferences
-    yield preferences
-    preferences.checkpoint_path = ""
-    preferences.keep_loaded = True
 
 
 # ---- PLY import / export --------------------------------------------------------------------------
@@ -225,75 +217,81 @@ def test_keep_loaded_decides_whether_the_worker_outlives_a_run(addon, clean_scen
 # ---- the interactive (modal) path, driven by hand: bpy has no event loop --------------------------
 
 
-class ModalDriver:
-    """Follows a job with ``jobs.ModalJob`` as the operator's modal() does, with hand-made events."""
-
-    def __init__(self, bpy, job):
-        jobs = importlib.import_module(ADDON_MODULE + ".blender.jobs")
-        scene = importlib.import_module(ADDON_MODULE + ".blender.scene")
-        self.reports: list[tuple[set, str]] = []
-        self.operator = SimpleNamespace(report=lambda kind, text: self.reports.append((kind, text)))
-
-        def build(context, gaussians, job):
-            scene.gaussians_to_object(gaussians, Path(job.image).stem)
-            return {"FINISHED"}
-
-        self.modal = jobs.ModalJob(self.operator, job, build, keep_loaded=True)
-        self.context = bpy.context
-
-    def send(self, event_type: str):
-        return self.modal.handle(self.context, event_type)
+def follow_from_image(bpy, prefs, checkpoint) -> ModalDriver:
+    """SHARP from Image invoked from the UI on the sample photo, its worker job started (nothing remembered)."""
+    importlib.import_module(ADDON_MODULE + ".blender.remembered").forget()
+    prefs.checkpoint_path = str(checkpoint)
+    operators = importlib.import_module(ADDON_MODULE + ".blender.operators")
+    driver = ModalDriver(bpy, operators.SHARP_OT_from_image, filepath=str(SAMPLE))
+    assert driver.start() == {"RUNNING_MODAL"}, driver.reports
+    return driver
 
 
 @pytest.mark.torch
-def test_escape_cancels_and_adds_nothing(addon, clean_scene, bpy_session, tiny_checkpoint):
+def test_escape_cancels_and_adds_nothing(addon, clean_scene, bpy_session, prefs, tiny_checkpoint):
     bpy = bpy_session
     runner = importlib.import_module(ADDON_MODULE + ".blender.runner")
-    worker_module = importlib.import_module(ADDON_MODULE + ".worker")
     before = id_names(bpy)
-    job = runner.worker().submit(worker_module.Job(str(SAMPLE), str(tiny_checkpoint)))
-    driver = ModalDriver(bpy, job)
+    driver = follow_from_image(bpy, prefs, tiny_checkpoint)
     assert driver.send("TIMER") == {"PASS_THROUGH"}
     assert driver.send("MOUSEMOVE") == {"PASS_THROUGH"}
     assert driver.send("ESC") == {"CANCELLED"}  # how fast: bench/cancel.py
-    assert not runner.worker().alive and job.result is None
+    assert not runner.worker().alive and driver.work.result is None
     assert id_names(bpy) == before
     assert driver.reports == [({"INFO"}, "SHARP cancelled: nothing was added")]
 
 
 @pytest.mark.torch
-def test_modal_run_reports_progress_then_builds_in_one_step(addon, clean_scene, bpy_session, tiny_checkpoint):
+def test_modal_run_reports_progress_then_builds_in_one_step(addon, clean_scene, bpy_session, prefs, tiny_checkpoint):
     bpy = bpy_session
-    runner = importlib.import_module(ADDON_MODULE + ".blender.runner")
-    worker_module = importlib.import_module(ADDON_MODULE + ".worker")
+    driver = follow_from_image(bpy, prefs, tiny_checkpoint)
     seen: set[str] = set()  # every progress event the modal polling takes in (a fast run may end between ticks)
-    job = runner.worker().submit(worker_module.Job(str(SAMPLE), str(tiny_checkpoint),
-                                                   on_progress=lambda stage, fraction: seen.add(stage)))
-    driver = ModalDriver(bpy, job)
+    driver.work.on_progress = lambda stage, fraction: seen.add(stage)
+    texts: list[str] = []
     deadline = time.monotonic() + 120
     while (result := driver.send("TIMER")) == {"PASS_THROUGH"} and time.monotonic() < deadline:
         assert len(bpy.data.objects) == 0  # nothing appears before the result is complete
+        texts += long_operator().shown_status()
         time.sleep(0.05)
     assert result == {"FINISHED"}, driver.reports
     assert {"encoder", "gaussians"} <= seen
-    assert "(on the CPU in " in driver.modal.status()  # the status bar says where and in what precision
+    assert any("(on the CPU in " in text for text in texts)  # the status bar says where and in what precision
     assert {o.name for o in bpy.data.objects} == {"sample_640x480", "sample_640x480 Photo", "sample_640x480 Camera"}
-    assert Path(job.image).name == "sample_640x480.png"
+    assert long_operator().shown_status() == []
 
 
 @pytest.mark.torch
-def test_a_failed_modal_run_is_reported_and_adds_nothing(addon, clean_scene, bpy_session, tmp_path):
+def test_a_failed_modal_run_is_reported_and_adds_nothing(addon, clean_scene, bpy_session, prefs, tiny_checkpoint,
+                                                         tmp_path):
+    bpy = bpy_session
+    before = id_names(bpy)
+    doomed = tmp_path / "absent.pt"
+    doomed.write_bytes(tiny_checkpoint.read_bytes())
+    driver = follow_from_image(bpy, prefs, doomed)
+    doomed.unlink()  # gone before the worker (still importing torch) opens it
+    assert driver.tick_until(timeout=60) == {"CANCELLED"} and id_names(bpy) == before
+    assert driver.reports == [({"ERROR"}, f"Checkpoint '{doomed}': no such file")]
+
+
+@pytest.mark.torch
+def test_blender_ending_the_modal_run_stops_the_worker_and_leaves_nothing(addon, clean_scene, bpy_session, prefs,
+                                                                         tiny_checkpoint):
+    """A file is loaded or the window closes while SHARP runs: Blender calls the operator's cancel()."""
     bpy = bpy_session
     runner = importlib.import_module(ADDON_MODULE + ".blender.runner")
-    worker_module = importlib.import_module(ADDON_MODULE + ".worker")
     before = id_names(bpy)
-    job = runner.worker().submit(worker_module.Job(str(SAMPLE), str(tmp_path / "absent.pt")))
-    driver = ModalDriver(bpy, job)
-    deadline = time.monotonic() + 60
-    while (result := driver.send("TIMER")) == {"PASS_THROUGH"} and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert result == {"CANCELLED"} and id_names(bpy) == before
-    assert driver.reports == [({"ERROR"}, f"Checkpoint '{tmp_path / 'absent.pt'}': no such file")]
+    driver = follow_from_image(bpy, prefs, tiny_checkpoint)
+    assert driver.send("TIMER") == {"PASS_THROUGH"} and runner.worker().alive
+    assert long_operator().shown_status() != []
+    driver.blender_cancels()
+    assert not runner.worker().alive, "no worker process left"
+    assert list(runner.worker().scratch.iterdir()) == [], "no result file left"
+    assert long_operator().shown_status() == [], "no status text left"
+    assert id_names(bpy) == before and driver.reports == []
+
+
+def long_operator():
+    return importlib.import_module(ADDON_MODULE + ".blender.long_operator")
 
 
 # ---- checkpoint validation from the preferences ---------------------------------------------------
@@ -302,11 +300,11 @@ def test_a_failed_modal_run_is_reported_and_adds_nothing(addon, clean_scene, bpy
 @pytest.mark.torch
 def test_validate_checkpoint_checks_keys_and_remembers_the_file(addon, bpy_session, prefs, tiny_checkpoint, tmp_path):
     bpy = bpy_session
-    preferences = importlib.import_module(ADDON_MODULE + ".blender.preferences")
+    weights = importlib.import_module(ADDON_MODULE + ".blender.weights")
     prefs.checkpoint_path = str(tiny_checkpoint)
-    assert preferences.validation_result(tiny_checkpoint) is None
+    assert weights.validation(tiny_checkpoint) is None
     assert bpy.ops.sharp.validate_checkpoint() == {"FINISHED"}
-    status = preferences.validation_result(tiny_checkpoint)
+    status = weights.validation(tiny_checkpoint)
     assert status.ok and "Valid SHARP checkpoint" in status.message and "131,072 Gaussians" in status.message
     impostor = tmp_path / "impostor.pt"
     torch = pytest.importorskip("torch")
@@ -314,4 +312,4 @@ def test_validate_checkpoint_checks_keys_and_remembers_the_file(addon, bpy_sessi
     prefs.checkpoint_path = str(impostor)
     with pytest.raises(RuntimeError, match="not a SHARP checkpoint"):
         bpy.ops.sharp.validate_checkpoint()
-    assert not preferences.validation_result(impostor).ok
+    assert not weights.validation(impostor).ok

@@ -9,16 +9,11 @@ import numpy as np
 import pytest
 
 from sharp_addon import gaussians as G
-from tests.blender.renders import eevee_id, render_rgba
 from tests.conftest import ADDON_MODULE
-from tests.reference_render import FOCAL, H, W, expected_image, known_scene
+from tests.support.reference_render import FOCAL, H, W, expected_image, known_scene
+from tests.support.renders import eevee_id, render
 
 pytestmark = pytest.mark.blender
-
-
-def render(bpy, engine: str, path, samples: int) -> np.ndarray:
-    """Linear RGB (premultiplied, on black), rows top-down."""
-    return render_rgba(bpy, engine, path, samples)[..., :3]
 
 
 def use_proxies(obj) -> None:

@@ -15,7 +15,6 @@ import json
 import os
 import subprocess
 import sys
-import sysconfig
 import time
 import venv
 from pathlib import Path
@@ -25,9 +24,10 @@ import numpy as np
 import pytest
 
 from sharp_addon import runtimes as R
-from tests.blender.test_scene import id_names
 from tests.conftest import ADDON_MODULE, HAS_TORCH, ROOT
-from tests.core.test_runtimes import FAKE_TORCH, FAKE_TORCH_LOG, local_index  # noqa: F401 - a fixture
+from tests.support.blender_data import id_names
+from tests.support.modal import ModalDriver
+from tests.support.package_index import FAKE_TORCH, FAKE_TORCH_LOG
 
 pytestmark = pytest.mark.blender
 
@@ -42,7 +42,7 @@ def addon_module(name: str):
 def prefs(addon, bpy_session):
     """The add-on's preferences, no remembered result (every run runs SHARP); afterwards Blender's own
     Python again, no runtime, no worker, online access as it was."""
-    addon_module("jobs").forget()
+    addon_module("remembered").forget()
     preferences = bpy_session.context.preferences.addons[ADDON_MODULE].preferences
     system = bpy_session.context.preferences.system
     online = system.use_online_access
@@ -56,54 +56,6 @@ def prefs(addon, bpy_session):
     root = runner.runtime_root()
     if root is not None:
         R.remove_runtimes(root)
-
-
-# ---- a Python with torch for these tests ----------------------------------------------------------
-
-
-def blender_50_python() -> str | None:
-    """The blender-5.0 environment's Python (3.11 with CPU torch), if it is built."""
-    path = os.environ.get("SHARP_TEST_INFERENCE_PYTHON") or str(ROOT / ".venv" / "blender-5.0" / "bin" / "python")
-    return path if Path(path).is_file() and R.probe_python(path).ok else None
-
-
-@pytest.fixture(scope="session")
-def other_python(tmp_path_factory) -> str:
-    """Another interpreter than Blender's, with torch, numpy and pillow: where this environment has
-    torch, a fresh venv that sees this environment's packages (through a .pth file) but is a
-    separate interpreter; elsewhere (Python 3.13) the blender-5.0 environment's Python."""
-    if not HAS_TORCH:
-        found = blender_50_python()
-        if found is None:
-            pytest.skip("no Python with torch to run inference in: build .venv/blender-5.0 (tools/dev.py setup)")
-        return found
-    folder = tmp_path_factory.mktemp("inference-venv")
-    venv.EnvBuilder(with_pip=False, symlinks=True).create(folder)
-    python = folder / "bin" / "python"
-    site = subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                          capture_output=True, text=True, check=True).stdout.strip()
-    Path(site, "blender-test-env.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
-    return str(python)
-
-
-@pytest.fixture
-def torch_somewhere(prefs, other_python):
-    """Inference needs torch: Blender's own where it has it, else (3.13) the blender-5.0 environment's
-    Python as the Python for Inference."""
-    if not HAS_TORCH:
-        prefs.inference_python = other_python
-    return prefs
-
-
-@pytest.fixture(scope="session")
-def tiny_ckpt(tmp_path_factory, other_python) -> Path:
-    """The tests' small SHARP checkpoint, written by a Python with torch (this one may have none)."""
-    path = tmp_path_factory.mktemp("ckpt") / "tiny.pt"
-    code = ("import sys, torch; from tests.helpers import tiny_state_dict; "
-            "torch.save(tiny_state_dict(), sys.argv[1])")
-    subprocess.run([other_python, "-c", code, str(path)], cwd=ROOT, check=True,
-                   env=dict(os.environ, PYTHONPATH=str(ROOT)))
-    return path
 
 
 def reference_result(python: str, checkpoint: Path):
@@ -156,15 +108,15 @@ def test_a_python_for_inference_runs_from_image_with_only_the_package_on_its_pat
     for Blender's Python)."""
     bpy = bpy_session
     runner = addon_module("runner")
-    worker_module = importlib.import_module(f"{ADDON_MODULE}.worker")
+    child_process = importlib.import_module(f"{ADDON_MODULE}.child_process")
     prefs.inference_python = other_python
     prefs.checkpoint_path = str(tiny_ckpt)
     assert runner.torch_status().ok and f"({other_python}, Python 3." in runner.torch_status().message
     assert bpy.ops.sharp.from_image(filepath=str(SAMPLE), device="CPU") == {"FINISHED"}
     worker = runner.worker()
     assert worker.python == other_python and worker.runtime is None
-    env_path = json.loads(worker_module.worker_env(worker.python, worker.runtime)[worker_module.ENV_PATH])
-    assert env_path == [str(worker_module.PACKAGE_DIR.parent)]
+    env_path = json.loads(child_process.child_env(worker.python, worker.runtime)[child_process.ENV_PATH])
+    assert env_path == [str(child_process.PACKAGE_DIR.parent)]
     assert len(addon_module("scene").object_to_gaussians(bpy.context.active_object)) == 2 * 256 * 256
     prefs.inference_python = ""  # back to Blender's own Python: the next worker is a new one
     assert runner.worker() is not worker and not worker.alive
@@ -281,7 +233,7 @@ def test_check_shows_python_torch_and_gpus_and_is_remembered_per_file(addon, bpy
 
 
 @pytest.fixture
-def gpu_index(local_index, prefs, monkeypatch, tmp_path):  # noqa: F811 - the imported fixture
+def gpu_index(local_index, prefs, monkeypatch, tmp_path):
     """The local index stands in for PyTorch's; pip reads no configuration of this machine; online."""
     index = local_index
     index.requests.clear()
@@ -305,7 +257,7 @@ def test_install_then_only_the_worker_imports_torch_from_the_runtime_and_remove(
     assert any(line[0] == "menu" and line[3] == "Install GPU Runtime" for line in drawn(bpy).lines)
     assert bpy.ops.sharp.install_gpu_runtime(runtime="cu130") == {"FINISHED"}
     installed = runner.installed_runtime()
-    root = Path(bpy.utils.extension_path_user(addon_module("preferences").ADDON_PACKAGE, path="runtime"))
+    root = Path(bpy.utils.extension_path_user(addon_module("addon").ADDON_PACKAGE, path="runtime"))
     assert installed.folder == root / "cu130" and installed.torch == FAKE_TORCH
     assert sorted(p.name for p in root.iterdir()) == ["cu130"]
     assert Path(installed.probe.torch_file).resolve().is_relative_to(installed.folder.resolve())
@@ -317,8 +269,9 @@ def test_install_then_only_the_worker_imports_torch_from_the_runtime_and_remove(
     worker_module = importlib.import_module(f"{ADDON_MODULE}.worker")
     worker = runner.worker()
     assert worker.runtime == installed.folder
-    with pytest.raises(worker_module.SharpError):  # the stand-in torch cannot run SHARP, but it was imported
-        worker.run(worker_module.Job(str(SAMPLE), str(tmp_path / "any.pt"), device="cpu"))
+    errors = importlib.import_module(f"{ADDON_MODULE}.errors")
+    with pytest.raises(errors.SharpError):  # the stand-in torch cannot run SHARP, but it was imported
+        worker.run(worker_module.PredictRequest(str(SAMPLE), str(tmp_path / "any.pt"), device="cpu"))
     imports = [line.split(" ", 1) for line in (tmp_path / "torch-imports.log").read_text().splitlines()]
     assert imports and all(int(pid) != os.getpid() for pid, _ in imports), "only other processes imported it"
     assert all(Path(file).resolve().is_relative_to(installed.folder.resolve()) for _, file in imports)
@@ -332,37 +285,23 @@ def test_install_then_only_the_worker_imports_torch_from_the_runtime_and_remove(
     assert runner.worker().runtime is None
 
 
-class InstallDriver:
-    """Follows an install as the operator's modal() does, with hand-made events (bpy has no event loop)."""
-
-    def __init__(self, bpy, key: str) -> None:
-        ui = addon_module("runtime_ui")
-        self.reports: list[tuple[set, str]] = []
-        self.operator = SimpleNamespace(report=lambda kind, text: self.reports.append((kind, text)))
-        self.install = ui.start_install(key)
-        self.stages: list[str] = []
-        self.install.on_progress = lambda p: self.stages.append(p.stage)
-        self.follower = ui.InstallFollower(self.operator, self.install)
-        self.context = bpy.context
-
-    def send(self, event_type: str):
-        return self.follower.handle(self.context, event_type)
-
-    def run_until(self, done, timeout: float = 120):
-        deadline = time.monotonic() + timeout
-        while (result := self.send("TIMER")) == {"PASS_THROUGH"} and not done() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        return result
+def follow_install(bpy, key: str) -> tuple[ModalDriver, list[str]]:
+    """Install GPU Runtime invoked from the preferences' menu; also the stages pip's output went through."""
+    driver = ModalDriver(bpy, addon_module("runtime_ui").SHARP_OT_install_gpu_runtime, runtime=key)
+    assert driver.start() == {"RUNNING_MODAL"}, driver.reports
+    stages: list[str] = []
+    driver.work.on_progress = lambda progress: stages.append(progress.stage)
+    return driver, stages
 
 
 def test_the_modal_install_shows_progress_and_finishes(addon, bpy_session, prefs, gpu_index):
     bpy = bpy_session
-    driver = InstallDriver(bpy, "cu126")
+    driver, stages = follow_install(bpy, "cu126")
     assert "Installing CUDA 12.6 (older GPUs and drivers)" in drawn(bpy).texts()
     assert ("operator", "sharp.cancel_gpu_runtime_install", "Cancel") in drawn(bpy).lines
     assert driver.send("MOUSEMOVE") == {"PASS_THROUGH"}
-    assert driver.run_until(lambda: False) == {"FINISHED"}, driver.reports
-    assert {"resolving", "downloading", "installing", "done"} <= set(driver.stages)
+    assert driver.tick_until() == {"FINISHED"}, driver.reports
+    assert {"resolving", "downloading", "installing", "done"} <= set(stages)
     assert driver.reports[-1][0] == {"INFO"} and "Installed the GPU runtime CUDA 12.6" in driver.reports[-1][1]
     assert "The SHARP worker sees: no GPU found (CUDA 13.0 build" in driver.reports[-1][1]
     assert addon_module("runner").installed_runtime().key == "cu126"
@@ -372,8 +311,9 @@ def test_the_modal_install_shows_progress_and_finishes(addon, bpy_session, prefs
 def test_cancel_kills_pip_and_leaves_nothing(addon, bpy_session, prefs, gpu_index, how):
     bpy = bpy_session
     gpu_index.chunk_delay = 0.25  # the 3 MB stand-in torch then takes about 12 s to download
-    driver = InstallDriver(bpy, "cu130")
-    assert driver.run_until(lambda: "downloading" in driver.stages) == {"PASS_THROUGH"}, driver.reports
+    driver, stages = follow_install(bpy, "cu130")
+    install = driver.work
+    assert driver.tick_until(lambda: "downloading" in stages) == {"PASS_THROUGH"}, driver.reports
     t0 = time.monotonic()
     if how == "Esc":
         result = driver.send("ESC")
@@ -381,13 +321,14 @@ def test_cancel_kills_pip_and_leaves_nothing(addon, bpy_session, prefs, gpu_inde
         assert bpy.ops.sharp.cancel_gpu_runtime_install() == {"FINISHED"}
         result = driver.send("TIMER")
     else:  # Blender ends the modal operator itself (its window closed): its cancel() runs
-        operator = addon_module("runtime_ui").SHARP_OT_install_gpu_runtime
-        operator.cancel(SimpleNamespace(follower=driver.follower), bpy.context)
-        result = {"CANCELLED"} if driver.install.state == "cancelled" else None
-        driver.reports.append(({"INFO"}, str(driver.install.error)))
+        driver.blender_cancels()
+        result = {"CANCELLED"} if install.state == "cancelled" else None
+        driver.reports.append(({"INFO"}, str(install.error)))
+        assert addon_module("long_operator").shown_status() == [], "no status text left"
     assert result == {"CANCELLED"} and time.monotonic() - t0 < 5
-    assert driver.reports == [({"INFO"}, f"GPU runtime install cancelled: nothing was kept in {driver.install.root}")]
-    assert list(driver.install.root.iterdir()) == [], "no final folder, no .partial"
+    assert driver.reports == [({"INFO"}, f"GPU runtime install cancelled: nothing was kept in {install.root}")]
+    assert list(install.root.iterdir()) == [], "no final folder, no .partial"
+    assert install._pip is not None and not install._pip.alive, "no pip process left"
     assert addon_module("runtime_ui").current_install() is None
 
 

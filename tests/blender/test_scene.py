@@ -10,7 +10,8 @@ import pytest
 
 from sharp_addon import gaussians as G
 from tests.conftest import ADDON_MODULE
-from tests.helpers import random_gaussians
+from tests.support.blender_data import id_names
+from tests.support.builders import sharp_gaussians
 
 pytestmark = pytest.mark.blender
 
@@ -23,17 +24,6 @@ def so(addon):
 @pytest.fixture
 def GaussiansError(addon):  # the add-on's own class: its package is bl_ext.…, not sharp_addon
     return importlib.import_module(ADDON_MODULE + ".errors").GaussiansError
-
-
-def id_names(bpy) -> dict[str, set[str]]:
-    """Every datablock the add-on could make, by kind."""
-    kinds = ("objects", "meshes", "pointclouds", "cameras", "materials", "node_groups", "images")
-    return {k: {d.name for d in getattr(bpy.data, k)} for k in kinds}
-
-
-def sharp_gaussians(n: int = 1000, sh_degree: int = 0) -> G.Gaussians:
-    g = random_gaussians(n, sh_degree=sh_degree)
-    return g.replace(layers=(np.arange(n) >= n // 2).astype(np.uint8))
 
 
 def native(bpy) -> bool:

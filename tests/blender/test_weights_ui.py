@@ -13,24 +13,14 @@ from types import SimpleNamespace
 
 import pytest
 
+from sharp_addon.files import size_text
 from tests.conftest import ADDON_MODULE
-from tests.core.test_download import BLOCK, Server, corrupted, make_payload
+from tests.support.http_server import BLOCK, closed_port, corrupted
+from tests.support.modal import ModalDriver
 
 pytestmark = pytest.mark.blender
 
 NAME = "sharp_2572gikvuh.pt"
-
-
-@pytest.fixture(scope="module")
-def payload() -> bytes:
-    return make_payload()
-
-
-@pytest.fixture
-def server(payload):
-    s = Server(payload)
-    yield s
-    s.close()
 
 
 @pytest.fixture
@@ -39,14 +29,22 @@ def weights(addon):
 
 
 @pytest.fixture
-def prefs(addon, bpy_session):
-    preferences = bpy_session.context.preferences.addons[ADDON_MODULE].preferences
-    yield preferences
-    preferences.checkpoint_path = ""
+def panel(addon):
+    return importlib.import_module(ADDON_MODULE + ".blender.weights_panel")
 
 
 @pytest.fixture
-def online(bpy_session):
+def prefs(addon, bpy_session):
+    """The preferences of a user who accepted the weights' licence."""
+    preferences = bpy_session.context.preferences.addons[ADDON_MODULE].preferences
+    preferences.accept_weights_licence = True
+    yield preferences
+    preferences.checkpoint_path = ""
+    preferences.accept_weights_licence = False
+
+
+@pytest.fixture
+def online(bpy_session, prefs):
     """Blender's own Allow Online Access switch, on (the factory setting is off)."""
     system = bpy_session.context.preferences.system
     before = system.use_online_access
@@ -66,32 +64,27 @@ def target(weights, monkeypatch, payload):
     yield path
     for p in (path, weights.download.part_path(path)):
         p.unlink(missing_ok=True)
-    weights.stop()
+    running = weights.active()
+    if running is not None:
+        running.cancel()
 
 
-class ModalDriver:
-    """Follows a child process with ``weights.ModalDownload`` as the operator's modal() does."""
+def follow_download(bpy, weights, panel, url: str) -> tuple[ModalDriver, list[str]]:
+    """Download SHARP Weights invoked from the preferences; also the progress lines they would draw."""
+    driver = ModalDriver(bpy, weights.SHARP_OT_download_weights, url=url)
+    lines: list[str] = []
+    modal = driver.operator.modal
 
-    def __init__(self, weights, bpy, process, finish):
-        self.reports: list[tuple[set, str]] = []
-        self.operator = SimpleNamespace(report=lambda kind, text: self.reports.append((kind, text)))
-        self.modal = weights.ModalDownload(self.operator, process, finish, "SHARP weights")
-        self.context = bpy.context
-        self.weights = weights
-        self.lines: list[str] = []  # the progress lines the preferences would have drawn
-
-    def send(self, event_type: str):
-        result = self.modal.handle(self.context, event_type)
-        running = self.weights.weights_state(self.context).running
+    def modal_and_panel(context, event):
+        result = modal(context, event)
+        running = panel.weights_state(context).running
         if running is not None:
-            self.lines.append(running)
+            lines.append(running)
         return result
 
-    def tick_until(self, done, timeout: float = 60.0):
-        deadline = time.monotonic() + timeout
-        while (result := self.send("TIMER")) == {"PASS_THROUGH"} and not done() and time.monotonic() < deadline:
-            time.sleep(0.02)
-        return result
+    driver.operator.modal = modal_and_panel
+    assert driver.start() == {"RUNNING_MODAL"}, driver.reports
+    return driver, lines
 
 
 class Layout:
@@ -120,7 +113,7 @@ class Layout:
 # ---- where the weights go ------------------------------------------------------------------------------
 
 
-def test_the_models_folder_is_the_extensions_user_folder_and_the_search_looks_there(weights, bpy_session):
+def test_the_models_folder_is_the_extensions_user_folder_and_the_search_looks_there(weights, panel, bpy_session):
     bpy = bpy_session
     folder = weights.models_folder()
     assert folder == Path(bpy.utils.extension_path_user(ADDON_MODULE, path="models")) and folder.is_dir()
@@ -133,14 +126,14 @@ def test_the_models_folder_is_the_extensions_user_folder_and_the_search_looks_th
 # ---- the operators, synchronous (background Blender) -----------------------------------------------------
 
 
-def test_download_installs_a_checked_file_the_preferences_then_find(weights, bpy_session, online, target, server,
+def test_download_installs_a_checked_file_the_preferences_then_find(weights, panel, bpy_session, online, target, server,
                                                                     payload, prefs, tmp_path):
     bpy = bpy_session
     prefs.checkpoint_path = str(tmp_path / "gone.pt")  # a setting that names no file gives way to the download
     assert bpy.ops.sharp.download_weights(url=server.url) == {"FINISHED"}
     assert target.read_bytes() == payload and not weights.download.part_path(target).exists()
     assert prefs.checkpoint_path == ""
-    state = weights.weights_state(bpy.context)
+    state = panel.weights_state(bpy.context)
     assert state.path == target and state.status.ok and not state.offer_download
     assert state.validated.ok and "every checksum" in state.validated.message
     assert state.outcome == (True, f"SHARP weights downloaded and checked: {target}")
@@ -148,7 +141,7 @@ def test_download_installs_a_checked_file_the_preferences_then_find(weights, bpy
     assert len(server.requests) == 1
 
 
-def test_with_online_access_off_not_a_single_request_is_made(weights, bpy_session, target, server):
+def test_with_online_access_off_not_a_single_request_is_made(weights, panel, bpy_session, target, server):
     bpy = bpy_session
     bpy.context.preferences.system.use_online_access = False
     assert not bpy.app.online_access
@@ -158,7 +151,7 @@ def test_with_online_access_off_not_a_single_request_is_made(weights, bpy_sessio
                        rf"put it in {folder}"):
         bpy.ops.sharp.download_weights(url=server.url)
     assert server.requests == [] and not target.exists()
-    state = weights.weights_state(bpy.context)
+    state = panel.weights_state(bpy.context)
     assert state.offer_download and not state.online
 
 
@@ -172,30 +165,29 @@ def test_blender_c_sharp_download_respects_online_access_too(addon, weights, bpy
     assert server.requests == [] and not target.exists()
 
 
-def test_a_corrupted_download_is_reported_and_nothing_is_installed(weights, bpy_session, online, target, server):
+def test_a_corrupted_download_is_reported_and_nothing_is_installed(weights, panel, bpy_session, online, target, server):
     server.corrupt = True
     with pytest.raises(RuntimeError, match=r"corrupted: .* fails its CRC-32 checksum; it was removed and nothing was "
                        "installed"):
         bpy_session.ops.sharp.download_weights(url=server.url)
     assert not target.exists() and not weights.download.part_path(target).exists()
-    assert weights.weights_state(bpy_session.context).outcome[0] is False
+    assert panel.weights_state(bpy_session.context).outcome[0] is False
 
 
-def test_an_unreachable_server_is_reported(weights, bpy_session, online, target):
-    from tests.core.test_download import closed_port
-
+def test_an_unreachable_server_is_reported(weights, panel, bpy_session, online, target):
     port = closed_port()
     with pytest.raises(RuntimeError, match=rf"cannot reach 127\.0\.0\.1:{port}"):
         bpy_session.ops.sharp.download_weights(url=f"http://127.0.0.1:{port}/{NAME}")
 
 
-def test_use_a_file_accepts_a_valid_file_and_refuses_others(weights, bpy_session, prefs, payload, tmp_path, target):
+def test_use_a_file_accepts_a_valid_file_and_refuses_others(weights, panel, bpy_session, prefs, payload, tmp_path,
+                                                            target):
     bpy = bpy_session
     good = tmp_path / "mine.pt"
     good.write_bytes(payload)
     assert bpy.ops.sharp.use_weights_file(filepath=str(good)) == {"FINISHED"}
     assert prefs.checkpoint_path == str(good) and weights.validation(good).ok
-    assert weights.weights_state(bpy.context).validated.ok
+    assert panel.weights_state(bpy.context).validated.ok
     (tmp_path / "flipped.pt").write_bytes(corrupted(payload))
     (tmp_path / NAME).write_bytes(payload[:4096])
     for name, says in [("flipped.pt", "fails its CRC-32 checksum"), (NAME, "too small"), ("absent.pt", "no such file")]:
@@ -207,23 +199,24 @@ def test_use_a_file_accepts_a_valid_file_and_refuses_others(weights, bpy_session
 # ---- the preferences' section --------------------------------------------------------------------------
 
 
-def test_the_weights_section_offers_what_fits(weights, bpy_session, prefs, target, monkeypatch):
+def test_the_weights_section_offers_what_fits(weights, panel, bpy_session, prefs, target, monkeypatch):
     context = bpy_session.context
     prefs.checkpoint_path = ""
     monkeypatch.setenv("TORCH_HOME", str(target.parent / "no-torch-home"))
     monkeypatch.delenv("SHARP_CHECKPOINT", raising=False)
     layout = Layout()
-    monkeypatch.setattr(weights, "online_access", lambda: False)
-    weights.draw_weights(layout, context)
+    monkeypatch.setattr(panel, "online_access", lambda: False)
+    panel.draw_weights(layout, context)
     buttons = {what: enabled for what, _, enabled in layout.drawn("operator")}
-    assert buttons == {"sharp.download_weights": False, "sharp.use_weights_file": True, "wm.path_open": True}
+    assert buttons == {"sharp.download_weights": False, "sharp.use_weights_file": True, "wm.path_open": True,
+                       "wm.url_open": True}  # the licence's link
     labels = " | ".join(str(what) for what, _, _ in layout.drawn("label"))
     assert "No SHARP weights found" in labels and "Online access is off" in labels
     assert f"Models folder: {weights.models_folder()}" in labels
     weights.download.part_path(target).write_bytes(b"x" * 5000)  # an interrupted download
-    monkeypatch.setattr(weights, "online_access", lambda: True)
+    monkeypatch.setattr(panel, "online_access", lambda: True)
     layout = Layout()
-    weights.draw_weights(layout, context)
+    panel.draw_weights(layout, context)
     download_button = next(kw for what, kw, _ in layout.drawn("operator") if what == "sharp.download_weights")
     assert download_button["text"] == "Resume Download (5000 bytes done)"
     assert "Online access is off" not in " ".join(str(w) for w, _, _ in layout.drawn("label"))
@@ -232,23 +225,23 @@ def test_the_weights_section_offers_what_fits(weights, bpy_session, prefs, targe
 # ---- the modal path, driven by hand ------------------------------------------------------------------
 
 
-def test_a_modal_download_shows_its_progress_then_installs(weights, bpy_session, target, server, payload):
+def test_a_modal_download_shows_its_progress_then_installs(weights, panel, bpy_session, online, target, server,
+                                                           payload):
     server.delay = 0.005
-    process = weights.DownloadProcess.download(server.url, target, weights.EXPECTED)
-    driver = ModalDriver(weights, bpy_session, process, weights.installed)
-    assert weights.weights_state(bpy_session.context).running == "SHARP weights: starting"
-    result = driver.tick_until(lambda: False)
+    driver, lines = follow_download(bpy_session, weights, panel, server.url)
+    assert panel.weights_state(bpy_session.context).running == "SHARP weights: starting"
+    result = driver.tick_until()
     assert result == {"FINISHED"}, driver.reports
     assert driver.reports == [({"INFO"}, f"SHARP weights downloaded and checked: {target}")]
-    assert any(re.fullmatch(r"SHARP weights: .* of .* \(\d+%\)", line) for line in driver.lines), driver.lines
-    assert target.read_bytes() == payload and weights.weights_state(bpy_session.context).running is None
+    assert any(re.fullmatch(r"SHARP weights: .* of .* \(\d+%\)", line) for line in lines), lines
+    assert target.read_bytes() == payload and panel.weights_state(bpy_session.context).running is None
 
 
-def test_escape_kills_the_download_at_once_and_pressing_again_resumes(weights, bpy_session, online, target, server,
-                                                                      payload):
+def test_escape_kills_the_download_at_once_and_pressing_again_resumes(weights, panel, bpy_session, online, target,
+                                                                      server, payload):
     server.delay = 0.02
-    process = weights.DownloadProcess.download(server.url, target, weights.EXPECTED)
-    driver = ModalDriver(weights, bpy_session, process, weights.installed)
+    driver, _ = follow_download(bpy_session, weights, panel, server.url)
+    process = driver.work
     assert driver.tick_until(lambda: process.done >= 3 * BLOCK) == {"PASS_THROUGH"}
     assert driver.send("MOUSEMOVE") == {"PASS_THROUGH"}
     t0 = time.monotonic()
@@ -258,10 +251,9 @@ def test_escape_kills_the_download_at_once_and_pressing_again_resumes(weights, b
     kept = part.stat().st_size
     assert not target.exists() and 0 < kept < len(payload)  # the .part stays for resuming
     [(kind, text)] = driver.reports
-    assert kind == {"INFO"} and text == (f"Download cancelled: {weights.download.size_text(kept)} of "
-                                         f"{weights.download.size_text(len(payload))} kept in '{part}'; download "
-                                         "again to resume")
-    state = weights.weights_state(bpy_session.context)
+    assert kind == {"INFO"} and text == (f"Download cancelled: {size_text(kept)} of {size_text(len(payload))} kept "
+                                         f"in '{part}'; download again to resume")
+    state = panel.weights_state(bpy_session.context)
     assert state.partial == kept and state.download_label.startswith("Resume Download")
     server.delay = 0.0
     assert bpy_session.ops.sharp.download_weights(url=server.url) == {"FINISHED"}
@@ -269,12 +261,13 @@ def test_escape_kills_the_download_at_once_and_pressing_again_resumes(weights, b
     assert server.sent < 1.5 * len(payload) and target.read_bytes() == payload
 
 
-def test_the_cancel_button_stops_a_download_and_one_runs_at_a_time(weights, bpy_session, online, target, server):
+def test_the_cancel_button_stops_a_download_and_one_runs_at_a_time(weights, panel, bpy_session, online, target,
+                                                                   server):
     bpy = bpy_session
     server.delay = 0.02
     assert not bpy.ops.sharp.cancel_weights_download.poll()
-    process = weights.DownloadProcess.download(server.url, target, weights.EXPECTED)
-    driver = ModalDriver(weights, bpy, process, weights.installed)
+    driver, _ = follow_download(bpy, weights, panel, server.url)
+    process = driver.work
     driver.tick_until(lambda: process.done > 0)
     with pytest.raises(RuntimeError, match="being downloaded or checked already"):
         bpy.ops.sharp.download_weights(url=server.url)
@@ -283,13 +276,73 @@ def test_the_cancel_button_stops_a_download_and_one_runs_at_a_time(weights, bpy_
     assert not process.alive  # at once, before the next tick
     assert driver.send("TIMER") == {"CANCELLED"}
     assert driver.reports[0][0] == {"INFO"} and driver.reports[0][1].startswith("Download cancelled")
-    assert weights.weights_state(bpy.context).running is None and not bpy.ops.sharp.cancel_weights_download.poll()
+    assert panel.weights_state(bpy.context).running is None and not bpy.ops.sharp.cancel_weights_download.poll()
 
 
-def test_disabling_the_addon_stops_a_running_download(weights, bpy_session, target, server):
+def test_disabling_the_addon_stops_a_running_download(weights, panel, bpy_session, online, target, server):
     server.delay = 0.02
-    process = weights.DownloadProcess.download(server.url, target, weights.EXPECTED)
-    driver = ModalDriver(weights, bpy_session, process, weights.installed)
-    weights.stop()  # what unregistering the operators does
-    assert not process.alive
+    driver, _ = follow_download(bpy_session, weights, panel, server.url)
+    importlib.import_module(ADDON_MODULE + ".blender.long_operator").stop_all()  # what unregistering does
+    assert not driver.work.alive
     assert driver.send("TIMER") == {"CANCELLED"} and driver.reports == []
+
+
+@pytest.mark.parametrize("operator", ["download", "use a file"])
+def test_blender_ending_the_modal_operator_stops_the_child_and_leaves_no_status(weights, panel, bpy_session, online,
+                                                                                target, server, payload, tmp_path,
+                                                                                operator):
+    """A file is loaded or the window closes while the weights download or a file is checked: Blender calls
+    the operator's cancel(). No process, no file under the final name, no status text (a download's .part
+    stays for resuming, as after Esc)."""
+    long_operator = importlib.import_module(ADDON_MODULE + ".blender.long_operator")
+    server.delay = 0.02
+    if operator == "download":
+        driver, _ = follow_download(bpy_session, weights, panel, server.url)
+        driver.tick_until(lambda: driver.work.done > 0)
+    else:
+        picked = tmp_path / "picked.pt"
+        picked.write_bytes(payload)
+        driver = ModalDriver(bpy_session, weights.SHARP_OT_use_weights_file, filepath=str(picked))
+        assert driver.start() == {"RUNNING_MODAL"}, driver.reports
+    process = driver.work
+    assert long_operator.shown_status() != []
+    driver.blender_cancels()
+    assert not process.alive and weights.active() is None
+    assert long_operator.shown_status() == [] and not target.exists()
+    assert panel.weights_state(bpy_session.context).running is None
+    assert bpy_session.context.preferences.addons[ADDON_MODULE].preferences.checkpoint_path == ""
+
+
+# ---- the licence ---------------------------------------------------------------------------------------
+
+
+def test_nothing_is_downloaded_before_the_licence_is_accepted(weights, panel, bpy_session, online, prefs, target,
+                                                              server, payload):
+    bpy = bpy_session
+    prefs.accept_weights_licence = False
+    with pytest.raises(RuntimeError, match=r"Nothing was downloaded: SHARP's weights are Apple's, licensed under the "
+                       r"Apple Machine Learning Research Model License Agreement: for non-commercial research only.*"
+                       r"https://github\.com/apple/ml-sharp/blob/main/LICENSE_MODEL.*tick"):
+        bpy.ops.sharp.download_weights(url=server.url)
+    assert server.requests == [] and not target.exists()
+    layout = Layout()
+    panel.draw_weights(layout, bpy.context)
+    buttons = {what: enabled for what, _, enabled in layout.drawn("operator")}
+    assert buttons["sharp.download_weights"] is False and "wm.url_open" in buttons
+    labels = " | ".join(str(what) for what, _, _ in layout.drawn("label"))
+    assert "research-only licence" in labels and "not for use in a commercial product" in labels
+    assert [what for what, _, _ in layout.drawn("prop")] == [prefs, prefs]  # the checkpoint, the acceptance
+    assert bpy.ops.sharp.download_weights(url=server.url, accept_licence=True) == {"FINISHED"}  # a script accepts
+    assert prefs.accept_weights_licence and target.read_bytes() == payload  # remembered
+
+
+def test_blender_c_sharp_download_needs_the_licence_too(addon, weights, bpy_session, online, prefs, target, server,
+                                                        capsys):
+    blender = importlib.import_module(ADDON_MODULE + ".blender")
+    prefs.accept_weights_licence = False
+    assert blender.cli_command(["download", "--url", server.url, "--to", str(target)]) == 1
+    assert "--accept-licence" in capsys.readouterr().err and server.requests == []
+    prefs.accept_weights_licence = True  # accepted in the preferences: the command line may go ahead
+    assert blender.cli_command(["download", "--url", server.url, "--to", str(target), "--min-bytes", "0",
+                                "--progress", "none"]) == 0
+    assert target.exists()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tests.helpers import tiny_config, tiny_state_dict
+from tests.support.builders import tiny_config, tiny_state_dict
 
 pytestmark = pytest.mark.torch
 torch = pytest.importorskip("torch", reason="needs PyTorch, which this test environment does not have")
@@ -161,11 +161,11 @@ def test_file_weights_are_used_in_place_and_their_pages_handed_back(tiny_file):
 
     from sharp_addon.api import load_predictor
     from sharp_addon.errors import Cancelled
-    from sharp_addon.model.predictor import SharpPredictor
+    from sharp_addon.model.training_only import is_training_only
 
     gc.collect()  # predictors of earlier tests map the same file
     sd = tiny_state_dict()
-    used = [k for k in sd if not SharpPredictor.is_unused(k)]
+    used = [k for k in sd if not is_training_only(k)]
     used_kb = sum(sd[k].numel() * 4 for k in used) / 1024
     predictor = load_predictor(tiny_file, device="cpu", precision="fp32")
     assert sorted(predictor.mapped) == sorted(used)  # no copies: the model runs on the file mapping

@@ -11,7 +11,7 @@ import pytest
 
 from sharp_addon import ply
 from sharp_addon.cli import main
-from tests.helpers import random_gaussians
+from tests.support.builders import random_gaussians
 
 ROOT = Path(__file__).resolve().parents[2]
 

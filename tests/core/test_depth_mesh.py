@@ -10,21 +10,7 @@ import pytest
 
 from sharp_addon.depth_mesh import DEFAULT_CUT_THRESHOLD, build_depth_mesh
 from sharp_addon.errors import GaussiansError
-from sharp_addon.gaussians import Gaussians
-
-
-def grid_gaussians(depth: np.ndarray, layers: int = 2) -> Gaussians:
-    """SHARP-shaped splats: ``layers`` layer-major blocks of a [G, G] depth grid, unprojected on a
-    pinhole of 90° field of view, layer 1 one metre behind layer 0."""
-    side = depth.shape[0]
-    ndc = (2 * np.arange(side) + 1) / side - 1
-    x, y = np.meshgrid(ndc, ndc)  # x along columns, y down the rows
-    blocks = [np.stack([x * (depth + k), y * (depth + k), depth + k], axis=-1).reshape(-1, 3) for k in range(layers)]
-    means = np.concatenate(blocks)
-    n = len(means)
-    return Gaussians(means=means, scales=np.full((n, 3), 0.01), quats=np.tile([1.0, 0, 0, 0], (n, 1)),
-                     colors=np.full((n, 3), 0.5), opacities=np.full(n, 0.9), focal_px=side / 2,
-                     image_size=(side, side), layers=np.repeat(np.arange(layers, dtype=np.uint8), side * side))
+from tests.support.builders import grid_gaussians
 
 
 def test_a_smooth_surface_keeps_every_vertex_and_face_of_the_grid():

@@ -5,14 +5,9 @@ corrupted, refused, unreachable, silent, cancelled; the same check for a file th
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import re
-import socket
-import threading
 import time
-import zipfile
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -21,146 +16,9 @@ from sharp_addon import dependencies, download
 from sharp_addon.cli import main
 from sharp_addon.download import Expected
 from sharp_addon.errors import Cancelled, CheckpointError, DownloadError, OutputError
+from sharp_addon.work import wait
 from tests.conftest import HAS_TORCH
-
-NAME = dependencies.CHECKPOINT_NAME
-BLOCK = 64 * 1024
-
-
-# ---- the server ---------------------------------------------------------------------------------------
-
-
-class Server:
-    """Serves one file at ``url`` with Range support, counting requests and bytes, and can misbehave:
-    drop the connection after N body bytes (once), go silent after N bytes, ignore Range, flip bytes
-    in the middle of the file, send slowly."""
-
-    def __init__(self, payload: bytes) -> None:
-        self.payload = payload
-        self.requests: list[dict] = []  # {"range": the Range header or None, "status": ..., "sent": body bytes}
-        self.drop_after: int | None = None
-        self.stall_after: int | None = None
-        self.ignore_range = False
-        self.corrupt = False
-        self.delay = 0.0  # seconds after each 64 KiB block
-        self.released = threading.Event()  # ends a stall
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                server.handle(self)
-
-            def log_message(self, *args) -> None:
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.port = self.httpd.server_address[1]
-        self.url = f"http://127.0.0.1:{self.port}/{NAME}"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        self.thread.start()
-
-    @property
-    def sent(self) -> int:
-        return sum(r["sent"] for r in self.requests)
-
-    def body(self) -> bytes:
-        return corrupted(self.payload) if self.corrupt else self.payload
-
-    def handle(self, h: BaseHTTPRequestHandler) -> None:
-        record = {"range": h.headers.get("Range"), "status": 0, "sent": 0}
-        self.requests.append(record)
-        if h.path != f"/{NAME}":
-            record["status"] = 404
-            h.send_error(404)
-            return
-        body, start = self.body(), 0
-        if record["range"] and not self.ignore_range:
-            start = int(re.fullmatch(r"bytes=(\d+)-", record["range"]).group(1))
-            if start >= len(body):
-                record["status"] = 416
-                h.send_response(416)
-                h.send_header("Content-Range", f"bytes */{len(body)}")
-                h.send_header("Content-Length", "0")
-                h.end_headers()
-                return
-        record["status"] = 206 if start else 200
-        h.send_response(record["status"])
-        h.send_header("Content-Length", str(len(body) - start))
-        h.send_header("Accept-Ranges", "bytes")
-        if start:
-            h.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
-        h.end_headers()
-        drop, self.drop_after = self.drop_after, None  # once
-        stall, self.stall_after = self.stall_after, None
-        for i in range(start, len(body), BLOCK):
-            block = body[i:i + BLOCK]
-            limit = min(x for x in (drop, stall, len(body)) if x is not None)
-            block = block[: max(limit - record["sent"], 0)]
-            record["sent"] += len(block)
-            try:
-                h.wfile.write(block)
-                h.wfile.flush()
-            except OSError:
-                return
-            if drop is not None and record["sent"] >= drop:
-                h.close_connection = True
-                h.connection.shutdown(socket.SHUT_RDWR)  # the connection drops mid-file
-                return
-            if stall is not None and record["sent"] >= stall:
-                self.released.wait(30)
-                return
-            if self.delay:
-                time.sleep(self.delay)
-
-    def close(self) -> None:
-        self.released.set()
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-
-def corrupted(data: bytes) -> bytes:
-    """``data`` with 16 bytes in the middle flipped (same size)."""
-    flipped = bytearray(data)
-    for i in range(len(flipped) // 2, len(flipped) // 2 + 16):
-        flipped[i] ^= 0xFF
-    return bytes(flipped)
-
-
-def make_payload() -> bytes:
-    """A small synthetic checkpoint: the tiny SHARP network saved by torch, or (without torch) a zip
-    archive of the same layout (the checks that need torch are then skipped, and say so)."""
-    buffer = io.BytesIO()
-    if HAS_TORCH:
-        import torch
-
-        from tests.helpers import tiny_state_dict
-
-        torch.save(tiny_state_dict(), buffer)
-    else:
-        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
-            archive.writestr("tiny/data.pkl", b"\x80\x02}q\x00." * 100)
-            for i in range(12):
-                archive.writestr(f"tiny/data/{i}", bytes(range(256)) * 4096)
-    return buffer.getvalue()
-
-
-@pytest.fixture(scope="session")
-def payload() -> bytes:
-    return make_payload()
-
-
-@pytest.fixture
-def server(payload):
-    s = Server(payload)
-    yield s
-    s.close()
-
-
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.support.http_server import BLOCK, NAME, closed_port, corrupted
 
 
 def nothing_left(target: Path) -> bool:
@@ -201,7 +59,7 @@ def test_an_interrupted_download_resumes_with_a_range_request(server, payload, t
 
 
 def test_a_broken_connection_is_resumed_within_the_same_call(server, payload, tmp_path, monkeypatch):
-    monkeypatch.setattr(download, "RETRY_DELAY_SECONDS", 0.0)
+    monkeypatch.setattr(download.http_fetch, "RETRY_DELAY_SECONDS", 0.0)
     server.drop_after = len(payload) // 3
     installed = download.fetch(server.url, tmp_path / "tiny.pt", retries=1)
     assert [r["status"] for r in server.requests] == [200, 206] and installed.path.read_bytes() == payload
@@ -342,19 +200,39 @@ def test_a_zip_that_is_not_a_sharp_network_is_refused(tmp_path):
 # ---- the command line ---------------------------------------------------------------------------------
 
 
+def accepted_download(*args: str) -> int:
+    """``sharp download ARGS`` by a user who accepts the weights' licence."""
+    return main(["download", "--accept-licence", *args])
+
+
+def test_the_download_command_needs_the_licence_accepted_before_any_request(server, payload, tmp_path, capsys):
+    target = tmp_path / "tiny.pt"
+    assert main(["download", "--url", server.url, "--to", str(target)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: SHARP's weights are Apple's, licensed under the Apple Machine Learning Research "
+                          "Model License Agreement: for non-commercial research only") and err.count("\n") == 1
+    assert dependencies.LICENCE_URL in err and "--accept-licence" in err
+    assert server.requests == [] and not target.exists() and not download.part_path(target).exists()
+    assert accepted_download("--url", server.url, "--to", str(target), "--progress", "none") == 0
+    assert target.read_bytes() == payload
+    target.unlink()
+    (tmp_path / "copy.pt").write_bytes(payload)
+    assert main(["download", "--from", str(tmp_path / "copy.pt")]) == 0  # checking a file needs no acceptance
+
+
 def test_the_download_command_installs_then_finds_it_installed(server, payload, tmp_path, capsys):
     target = tmp_path / "tiny.pt"
-    assert main(["download", "--url", server.url, "--to", str(target)]) == 0
+    assert accepted_download("--url", server.url, "--to", str(target)) == 0
     out = capsys.readouterr().out
     assert f"installed {target}: " in out and re.search(r"downloading: (.*) of \1 \(100%\)", out), out
-    assert main(["download", "--url", server.url, "--to", str(target)]) == 0
+    assert accepted_download("--url", server.url, "--to", str(target)) == 0
     assert "already installed; nothing downloaded" in capsys.readouterr().out
     assert len(server.requests) == 1 and target.read_bytes() == payload
 
 
 def test_the_download_command_fails_on_one_error_line(tmp_path, capsys):
     port = closed_port()
-    assert main(["download", "--url", f"http://127.0.0.1:{port}/x.pt", "--to", str(tmp_path / "x.pt")]) == 1
+    assert accepted_download("--url", f"http://127.0.0.1:{port}/x.pt", "--to", str(tmp_path / "x.pt")) == 1
     err = capsys.readouterr().err
     assert err.startswith(f"error: download 'http://127.0.0.1:{port}/x.pt': cannot reach") and err.count("\n") == 1
     assert main(["download", "--sha256", "beef"]) == 2
@@ -363,12 +241,12 @@ def test_the_download_command_fails_on_one_error_line(tmp_path, capsys):
 
 def test_the_download_command_speaks_json_lines(server, payload, tmp_path, capsys):
     server.drop_after = len(payload) // 2
-    assert main(["download", "--url", server.url, "--to", str(tmp_path / "tiny.pt"), "--progress", "json"]) == 0
+    assert accepted_download("--url", server.url, "--to", str(tmp_path / "tiny.pt"), "--progress", "json") == 0
     events = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert {e["event"] for e in events} == {"progress", "done"} and events[-1]["event"] == "done"
     assert events[-1]["path"] == str(tmp_path / "tiny.pt") and events[-1]["size"] == len(payload)
     assert [r["status"] for r in server.requests] == [200, 206]  # resumed by itself after the drop
-    assert main(["download", "--url", server.url + ".old", "--to", str(tmp_path / "x.pt"), "--progress", "json"]) == 1
+    assert accepted_download("--url", server.url + ".old", "--to", str(tmp_path / "x.pt"), "--progress", "json") == 1
     out, err = capsys.readouterr()
     last = json.loads(out.splitlines()[-1])
     assert last["event"] == "error" and last["type"] == "DownloadError" and "HTTP 404" in last["message"]
@@ -390,7 +268,7 @@ def test_without_to_the_command_fills_the_models_folder_the_search_looks_in(serv
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))
     monkeypatch.delenv(dependencies.ENV_CHECKPOINT, raising=False)
     assert dependencies.find_checkpoint() is None
-    assert main(["download", "--url", server.url, "--min-bytes", "0", "--progress", "none"]) == 0
+    assert accepted_download("--url", server.url, "--min-bytes", "0", "--progress", "none") == 0
     assert dependencies.find_checkpoint() == tmp_path / "models" / NAME
     assert dependencies.default_checkpoint_paths() == [tmp_path / "models" / NAME,
                                                        tmp_path / "torch-home" / "hub" / "checkpoints" / NAME]
@@ -403,10 +281,10 @@ def test_without_to_the_command_fills_the_models_folder_the_search_looks_in(serv
 
 
 def test_a_child_process_download_is_followed_by_polling(server, payload, tmp_path):
-    process = download.DownloadProcess.download(server.url, tmp_path / "tiny.pt", Expected())
     events: list[dict] = []
-    process.on_event = events.append
-    result = process.wait()
+    process = download.DownloadProcess.download(server.url, tmp_path / "tiny.pt", Expected(), accept_licence=True,
+                                                on_event=events.append)
+    result = wait(process)
     assert result["path"] == str(tmp_path / "tiny.pt") and (tmp_path / "tiny.pt").read_bytes() == payload
     assert [e["event"] for e in events][-1] == "done" and any(e.get("stage") == "download" for e in events)
     assert not process.alive
@@ -414,7 +292,7 @@ def test_a_child_process_download_is_followed_by_polling(server, payload, tmp_pa
 
 def test_cancelling_a_child_process_kills_it_at_once_and_keeps_the_part(server, payload, tmp_path):
     server.delay = 0.02
-    process = download.DownloadProcess.download(server.url, tmp_path / "tiny.pt", Expected())
+    process = download.DownloadProcess.download(server.url, tmp_path / "tiny.pt", Expected(), accept_licence=True)
     deadline = time.monotonic() + 30
     while not process.poll() and process.done < 2 * BLOCK and time.monotonic() < deadline:
         time.sleep(0.02)

@@ -13,7 +13,7 @@ from sharp_addon import gaussians as G
 from sharp_addon.cameras import Camera, CameraError, look_at
 from sharp_addon.render import render_gaussians
 from sharp_addon.render.colors import SH_C1
-from tests.reference_render import expected_image, known_scene
+from tests.support.reference_render import expected_image, known_scene
 
 needs_torch = pytest.mark.skipif(importlib.util.find_spec("torch") is None,
                                  reason="the exact renderer's backend is torch code; this environment has no torch")

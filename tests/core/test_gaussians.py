@@ -7,7 +7,7 @@ import pytest
 
 from sharp_addon import gaussians as G
 from sharp_addon.errors import GaussiansError, SharpError
-from tests.helpers import assert_same_covariances, random_gaussians
+from tests.support.builders import assert_same_covariances, random_gaussians
 
 
 def test_construction_stores_contiguous_float32():

@@ -130,3 +130,64 @@ def test_cli_runs_without_torch_and_says_so():
     result = run_isolated("from sharp_addon.cli import main\nsys.exit(main(['check']))", ("bpy", "torch"))
     assert result.returncode == 1
     assert "missing PyTorch is not installed" in result.stdout
+
+
+def import_graph() -> dict[str, set[str]]:
+    """The package's modules and the package modules each imports (every import, lazy ones too)."""
+    modules = all_modules()
+    graph: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        targets = set()
+        for target, _, _ in imports(path):
+            while target and target not in modules:  # "from .x import y" may name an attribute: its module
+                target = target.rpartition(".")[0]
+            if target and target != name and target != "sharp_addon":
+                targets.add(target)
+        graph[name] = targets
+    return graph
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Every strongly connected group of more than one module (Tarjan), each as a sorted list."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        for nxt in graph.get(node, ()):
+            if nxt not in index:
+                visit(nxt)
+                low[node] = min(low[node], low[nxt])
+            elif nxt in stack:
+                low[node] = min(low[node], index[nxt])
+        if low[node] == index[node]:
+            group = []
+            while True:
+                member = stack.pop()
+                group.append(member)
+                if member == node:
+                    break
+            if len(group) > 1:
+                found.append(sorted(group))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return found
+
+
+def test_the_cycle_finder_finds_a_circle():
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+    assert cycles({"a": {"b"}, "b": set()}) == []
+
+
+def test_no_module_imports_itself_back_through_others():
+    """No import circle anywhere in the package, lazy imports included (a package's __init__ that
+    re-exports its submodules is not a circle: its submodules import their siblings, not it)."""
+    graph = import_graph()
+    assert len(graph) > 60 and "sharp_addon.blender.long_operator" in graph
+    found = cycles(graph)
+    assert not found, "import circles:\n" + "\n".join(" -> ".join(group) for group in found)

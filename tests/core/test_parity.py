@@ -1,4 +1,4 @@
-"""Parity with Apple's reference: our checker (tests/parity.py) against tests/data/golden.npz, fp32 on the CPU.
+"""Parity with Apple's reference: our checker (tests/support/parity.py) against tests/data/golden.npz, fp32 on the CPU.
 
 The full check is slow (about 3.5 minutes and 9 GB on a 2-core machine) but runs in CI all the same.
 The checker itself is tested in seconds: its reductions and formulas against values the golden
@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests import parity
-from tests.weights import GOLDEN
+from tests.support import parity
+from tests.support.synthetic_weights import GOLDEN
 
 ROOT = Path(__file__).resolve().parents[2]
 REFERENCE_KIT = ROOT.parent / "shared" / "parity" / "check_parity.py"  # optional: not part of this repository
@@ -28,7 +28,7 @@ REFERENCE_KIT = ROOT.parent / "shared" / "parity" / "check_parity.py"  # optiona
 def test_our_implementation_matches_the_reference_in_fp32_on_cpu():
     pytest.importorskip("torch", reason="needs PyTorch, which this test environment does not have")
     result = subprocess.run(
-        [sys.executable, "-m", "tests.parity", "tests.parity_candidate:candidate", "--require-all"],
+        [sys.executable, "-m", "tests.support.parity", "tests.support.parity_candidate:candidate", "--require-all"],
         cwd=ROOT, capture_output=True, text=True, timeout=1800,
     )
     lines = result.stdout.strip().splitlines()
@@ -48,7 +48,8 @@ def test_the_reference_parity_kit_agrees():
     """Where the original parity kit sits beside the repository, its own checker must agree."""
     pytest.importorskip("torch", reason="needs PyTorch, which this test environment does not have")
     result = subprocess.run(
-        [sys.executable, str(REFERENCE_KIT), "tests.parity_candidate:candidate", "--path", str(ROOT), "--require-all"],
+        [sys.executable, str(REFERENCE_KIT), "tests.support.parity_candidate:candidate", "--path", str(ROOT),
+         "--require-all"],
         cwd=ROOT, capture_output=True, text=True, timeout=1800,
     )
     lines = result.stdout.strip().splitlines()
@@ -215,7 +216,7 @@ def test_require_all_makes_every_missing_intermediate_and_the_ply_a_failure():
 
 def test_the_ply_check_reads_the_header_extras_and_rows():
     from sharp_addon import ply
-    from tests.helpers import random_gaussians
+    from tests.support.builders import random_gaussians
 
     g = random_gaussians(N)
     data = ply.encode(g, "sharp")

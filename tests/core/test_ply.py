@@ -8,8 +8,8 @@ import pytest
 from sharp_addon import gaussians as G
 from sharp_addon import ply
 from sharp_addon.errors import GaussiansError, PLYError
-from tests.helpers import assert_same_covariances, random_gaussians
-from tests.weights import GOLDEN
+from tests.support.builders import assert_same_covariances, random_gaussians
+from tests.support.synthetic_weights import GOLDEN
 
 SHARP_N = 1_179_648  # every SHARP prediction: 2 layers x 768 x 768
 
@@ -105,7 +105,7 @@ def test_linear_color_space_is_stored_without_encoding():
 
 def parse_with_parity_reader(data: bytes):
     """The parity checker's small binary-PLY parser, which shares no code with ``sharp_addon.ply``."""
-    from tests.parity import read_binary_ply
+    from tests.support.parity import read_binary_ply
 
     return read_binary_ply(data)
 

@@ -5,14 +5,10 @@ for real but nothing is downloaded from the internet."""
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import http.server
 import json
 import os
 import re
 import sys
-import threading
 import time
 import venv
 import zipfile
@@ -20,14 +16,15 @@ from pathlib import Path
 
 import pytest
 
+from sharp_addon import child_process as C
 from sharp_addon import runtimes as R
 from sharp_addon import worker as W
-from sharp_addon.errors import Cancelled, DependencyError
+from sharp_addon.errors import Cancelled, DependencyError, SharpError
+from sharp_addon.work import wait
 from tests.conftest import HAS_TORCH, ROOT
+from tests.support.package_index import FAKE_TORCH, LocalIndex, fake_torch_wheels
 
 SAMPLE = str(ROOT / "tests" / "data" / "sample_640x480.png")
-FAKE_TORCH = "9.9.9"
-FAKE_TORCH_LOG = "SHARP_FAKE_TORCH_LOG"  # the fake torch appends "<pid> <its file>" here when imported
 PIP = [sys.executable, "-m", "pip"]
 
 
@@ -38,119 +35,6 @@ def no_pip_configuration(monkeypatch):
     for name in [n for n in os.environ if n.startswith("PIP_")]:
         monkeypatch.delenv(name)
     monkeypatch.setenv("PIP_CONFIG_FILE", os.devnull)
-
-
-# ---- stand-in wheels and a local package index ----------------------------------------------------
-
-
-def build_wheel(folder: Path, name: str, version: str, files: dict[str, bytes | str],
-                requires: tuple[str, ...] = ()) -> Path:
-    """A pure-Python wheel made with zipfile: the files, METADATA, WHEEL and RECORD."""
-    dist = f"{re.sub(r'[-_.]+', '_', name)}-{version}"
-    meta = f"{dist}.dist-info"
-    contents: dict[str, bytes] = {k: v.encode() if isinstance(v, str) else v for k, v in files.items()}
-    contents[f"{meta}/METADATA"] = ("Metadata-Version: 2.1\n" f"Name: {name}\n" f"Version: {version}\n"
-                                    + "".join(f"Requires-Dist: {r}\n" for r in requires)).encode()
-    contents[f"{meta}/WHEEL"] = (b"Wheel-Version: 1.0\nGenerator: sharp-tests\nRoot-Is-Purelib: true\n"
-                                 b"Tag: py3-none-any\n")
-    record = []
-    for path, data in contents.items():
-        digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
-        record.append(f"{path},sha256={digest},{len(data)}")
-    record.append(f"{meta}/RECORD,,")
-    contents[f"{meta}/RECORD"] = ("\n".join(record) + "\n").encode()
-    wheel = folder / f"{dist}-py3-none-any.whl"
-    with zipfile.ZipFile(wheel, "w", zipfile.ZIP_STORED) as z:
-        for path, data in contents.items():
-            z.writestr(path, data)
-    return wheel
-
-
-def fake_torch_wheels(folder: Path, padding: int = 3_000_000) -> list[Path]:
-    """torch 9.9.9 (``cuda.is_available()`` is False; it imports its CUDA library) and that library.
-    The padding (incompressible) makes the torch download long enough to cancel while it runs."""
-    folder.mkdir(parents=True, exist_ok=True)
-    torch_files = {
-        "torch/__init__.py": f"__version__ = {FAKE_TORCH!r}\nimport nvidia_cuda_runtime_stub as _cudart\n"
-                             "from . import cuda, version\n"
-                             f"import os as _os\nif _os.environ.get({FAKE_TORCH_LOG!r}):\n"
-                             f"    with open(_os.environ[{FAKE_TORCH_LOG!r}], 'a') as _log:\n"
-                             "        _log.write('%d %s\\n' % (_os.getpid(), __file__))\n",
-        "torch/cuda.py": "def is_available():\n    return False\n\ndef device_count():\n    return 0\n",
-        "torch/version.py": "cuda = '13.0'\nhip = None\n",
-        "torch/_padding.bin": os.urandom(padding),
-    }
-    return [
-        build_wheel(folder, "torch", FAKE_TORCH, torch_files, requires=("nvidia-cuda-runtime-stub==1.0",)),
-        build_wheel(folder, "nvidia-cuda-runtime-stub", "1.0",
-                    {"nvidia_cuda_runtime_stub/__init__.py": "NAME = 'cudart'\n"}),
-    ]
-
-
-class LocalIndex:
-    """A PEP 503 "simple" index served by http.server on 127.0.0.1 (port 0); counts requests.
-    ``chunk_delay`` seconds between 64 kB chunks slows the downloads down."""
-
-    def __init__(self, wheels: list[Path]) -> None:
-        self.wheels = {w.name: w for w in wheels}
-        self.requests: list[str] = []
-        self.chunk_delay = 0.0
-        index = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def log_message(self, *args: object) -> None:
-                pass
-
-            def do_GET(self) -> None:
-                index.requests.append(self.path)
-                parts = [p for p in self.path.split("?")[0].split("/") if p]
-                if parts[:1] == ["simple"] and len(parts) == 1:
-                    names = sorted({_project(w) for w in index.wheels})
-                    self._send(b"".join(f'<a href="{n}/">{n}</a>\n'.encode() for n in names), "text/html")
-                elif parts[:1] == ["simple"] and len(parts) == 2:
-                    links = [f'<a href="/files/{w}#sha256={hashlib.sha256(p.read_bytes()).hexdigest()}">{w}</a>\n'
-                             for w, p in index.wheels.items() if _project(w) == parts[1]]
-                    if links:
-                        self._send("<html><body>\n".join(["", *links]).encode(), "text/html")
-                    else:
-                        self.send_error(404)
-                elif parts[:1] == ["files"] and len(parts) == 2 and parts[1] in index.wheels:
-                    self._send(index.wheels[parts[1]].read_bytes(), "application/octet-stream", index.chunk_delay)
-                else:
-                    self.send_error(404)
-
-            def _send(self, body: bytes, kind: str, delay: float = 0.0) -> None:
-                self.send_response(200)
-                self.send_header("Content-Type", kind)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                try:
-                    for start in range(0, len(body), 1 << 16):
-                        self.wfile.write(body[start:start + (1 << 16)])
-                        if delay:
-                            time.sleep(delay)
-                except (BrokenPipeError, ConnectionResetError):  # the client was killed: a cancel
-                    pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/simple"
-        threading.Thread(target=self.server.serve_forever, daemon=True, name="local-index").start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
-def _project(wheel: str) -> str:
-    return re.sub(r"[-_.]+", "-", wheel.split("-")[0]).lower()
-
-
-@pytest.fixture(scope="session")
-def local_index(tmp_path_factory):
-    index = LocalIndex(fake_torch_wheels(tmp_path_factory.mktemp("wheels")))
-    yield index
-    index.close()
 
 
 @pytest.fixture
@@ -269,20 +153,20 @@ def test_gpus_are_described_with_name_memory_and_whether_the_build_runs_on_them(
 
 
 def test_a_foreign_python_gets_only_the_package_folder_and_the_host_its_whole_path(tmp_path):
-    parent = str(W.PACKAGE_DIR.parent)
-    assert json.loads(W.worker_env("/opt/conda/bin/python")[W.ENV_PATH]) == [parent]
-    assert json.loads(W.worker_env("/opt/conda/bin/python", tmp_path)[W.ENV_PATH]) == [str(tmp_path), parent]
-    host = json.loads(W.worker_env()[W.ENV_PATH])
+    parent = str(C.PACKAGE_DIR.parent)
+    assert json.loads(C.child_env("/opt/conda/bin/python")[C.ENV_PATH]) == [parent]
+    assert json.loads(C.child_env("/opt/conda/bin/python", tmp_path)[C.ENV_PATH]) == [str(tmp_path), parent]
+    host = json.loads(C.child_env()[C.ENV_PATH])
     assert host[0] == parent and set(p for p in sys.path if p) <= set(host)
-    assert json.loads(W.worker_env(sys.executable, tmp_path)[W.ENV_PATH])[:2] == [str(tmp_path), parent]
-    assert not W.is_foreign(None) and not W.is_foreign(sys.executable) and W.is_foreign("/opt/conda/bin/python")
+    assert json.loads(C.child_env(sys.executable, tmp_path)[C.ENV_PATH])[:2] == [str(tmp_path), parent]
+    assert not C.is_foreign(None) and not C.is_foreign(sys.executable) and C.is_foreign("/opt/conda/bin/python")
 
 
 def test_a_worker_in_a_python_without_numpy_says_what_to_install(bare_python):
     worker = W.InferenceWorker(python=str(bare_python))
     try:
         with pytest.raises(DependencyError, match=r"cannot load the module 'numpy'.*-m pip install numpy pillow"):
-            worker.run(W.Job(SAMPLE, "x.pt"))
+            worker.run(W.PredictRequest(SAMPLE, "x.pt"))
     finally:
         worker.close()
     with pytest.raises(DependencyError, match=r"cannot load the module 'numpy'"):
@@ -299,7 +183,7 @@ def test_a_worker_that_cannot_start_is_a_dependency_error_naming_the_file(tmp_pa
     try:
         with pytest.raises(DependencyError, match=rf"Python for Inference '{re.escape(str(python))}': "
                                                   r"(no such file|is not a program)"):
-            worker.run(W.Job(SAMPLE, "x.pt"))
+            worker.run(W.PredictRequest(SAMPLE, "x.pt"))
     finally:
         worker.close()
 
@@ -322,7 +206,7 @@ def test_the_install_command_takes_every_dependency_into_the_private_folder(tmp_
     assert cmd[cmd.index("--index-url") + 1] == "http://127.0.0.1:9/simple" and cmd[-1] == "torch==9.9.9"
     assert cmd[cmd.index("--progress-bar") + 1] == "off"
     monkeypatch.setenv(R.ENV_PIP, "pip install")
-    with pytest.raises(R.SharpError, match="JSON list"):
+    with pytest.raises(SharpError, match="JSON list"):
         R.install_command(R.RUNTIMES["cu130"], tmp_path)
 
 
@@ -355,7 +239,7 @@ def test_pip_output_lines_become_progress():
 def test_install_with_progress_then_the_worker_imports_torch_from_the_runtime(index, tmp_path):
     events: list[tuple[str, float]] = []
     job = install(index, tmp_path / "runtime", on_progress=lambda p: events.append((p.stage, p.fraction)))
-    runtime = job.start().wait()
+    runtime = wait(job.start())
     final = tmp_path / "runtime" / "cu130"
     assert runtime.folder == final and runtime.torch == FAKE_TORCH and runtime.fits_this_python
     assert (final / "nvidia_cuda_runtime_stub" / "__init__.py").is_file(), "the CUDA library wheel came along"
@@ -384,14 +268,14 @@ def test_cancel_kills_pip_and_leaves_nothing(index, tmp_path):
         job.poll()
         time.sleep(0.05)
     assert "downloading" in events, job.progress.tail
-    pip = job._process
+    pip = job._pip
     t0 = time.monotonic()
     job.cancel()
-    assert time.monotonic() - t0 < 5 and pip is not None and pip.poll() is not None
+    assert time.monotonic() - t0 < 5 and pip is not None and not pip.alive
     assert job.state == "cancelled" and isinstance(job.error, Cancelled)
     assert list((tmp_path / "runtime").iterdir()) == [], "no final folder, no .partial, no staging"
     with pytest.raises(Cancelled):
-        job.wait()
+        wait(job)
 
 
 def test_a_failed_install_says_why_and_leaves_nothing(index, tmp_path):
@@ -399,15 +283,15 @@ def test_a_failed_install_says_why_and_leaves_nothing(index, tmp_path):
                            requirement="torch==9.9.8")
     with pytest.raises(DependencyError, match=r"CUDA 12\.6.*failed: pip could not install torch==9\.9\.8: .*"
                                               r"No matching distribution found for torch==9\.9\.8"):
-        job.start().wait()
+        wait(job.start())
     assert list((tmp_path / "runtime").iterdir()) == []
 
 
 def test_one_runtime_at_a_time_and_remove_deletes_it(index, tmp_path):
     root = tmp_path / "runtime"
-    install(index, root, key="cu126").start().wait()
+    wait(install(index, root, key="cu126").start())
     (root / "cu130.partial").mkdir()  # left by a Blender that crashed mid-install
-    install(index, root, key="cu130").start().wait()
+    wait(install(index, root, key="cu130").start())
     assert sorted(p.name for p in root.iterdir()) == ["cu130"]
     assert R.installed_runtime(root).key == "cu130"
     assert R.remove_runtimes(root) == [root / "cu130"]

@@ -1,4 +1,4 @@
-"""The synthetic weight rule (tests/weights.py) reproduces the reference's weights bit for bit."""
+"""The synthetic weight rule (tests/support/synthetic_weights.py) reproduces the reference's weights bit for bit."""
 
 from __future__ import annotations
 
@@ -7,7 +7,14 @@ import time
 import numpy as np
 import pytest
 
-from tests.weights import GOLDEN, crc32, fan_in, official_shapes, synthetic_state_dict, synthetic_tensor
+from tests.support.synthetic_weights import (
+    GOLDEN,
+    crc32,
+    fan_in,
+    official_shapes,
+    synthetic_state_dict,
+    synthetic_tensor,
+)
 
 QKV = "monodepth_model.monodepth_predictor.encoder.patch_encoder.blocks.0.attn.qkv.weight"
 
@@ -57,7 +64,7 @@ def test_values_follow_the_per_kind_mean_and_std():
 def test_transposed_convolutions_take_their_fan_in_from_the_first_axis():
     from pathlib import Path
 
-    from tests.weights import STATE_DICT_TSV
+    from tests.support.synthetic_weights import STATE_DICT_TSV
 
     rows = [line.split("\t") for line in Path(STATE_DICT_TSV).read_text().splitlines() if not line.startswith("#")]
     columns = rows[0]
@@ -71,7 +78,7 @@ def test_transposed_convolutions_take_their_fan_in_from_the_first_axis():
 
 
 def test_values_do_not_depend_on_order_or_on_the_chunking():
-    import tests.weights as w
+    import tests.support.synthetic_weights as w
 
     shapes = {"a.bias": (5,), "b.weight": (3, 70_001), "c.norm.weight": (7,)}
     forward = synthetic_state_dict(shapes, as_torch=False)

@@ -8,7 +8,8 @@ import pytest
 
 from sharp_addon import worker as W
 from sharp_addon.errors import Cancelled, GaussiansError, SharpError
-from tests.helpers import random_gaussians
+from sharp_addon.work import wait
+from tests.support.builders import random_gaussians
 
 pytestmark = pytest.mark.torch
 
@@ -41,9 +42,10 @@ def test_a_render_in_the_worker_matches_the_renderer_in_process(worker, tmp_path
     g, cameras = scene_and_cameras()
     events: list[tuple[str, float]] = []
     frames: list[int] = []
-    job = W.RenderJob(g, cameras, on_frame=lambda i, path: frames.append(i))
-    images = worker.run(job, progress=lambda stage, fraction: events.append((stage, fraction)))
-    assert len(images) == 2 and frames == [0, 1] and job.frames_done == [0, 1]
+    job = worker.submit(W.RenderRequest(g, cameras), on_frame=lambda i, path: frames.append(i),
+                        on_progress=lambda stage, fraction: events.append((stage, fraction)))
+    images = wait(job)
+    assert len(images) == 2 and frames == [0, 1] and job.status.frames_done == [0, 1]
     for image, camera in zip(images, cameras):
         want = render_gaussians(g, camera, device="cpu")
         assert image.shape == (HEIGHT, WIDTH, 4) and image.dtype == np.float32
@@ -52,7 +54,7 @@ def test_a_render_in_the_worker_matches_the_renderer_in_process(worker, tmp_path
     assert {stage for stage, _ in events} == {"rendering"}
     fractions = [f for _, f in events]
     assert fractions == sorted(fractions) and fractions[-1] == 1.0
-    assert "on the CPU" in job.detail and "400 splats" in job.detail
+    assert "on the CPU" in job.status.detail and "400 splats" in job.status.detail
     assert not list(worker.scratch.iterdir())  # the splats' file and the frames are read and gone
 
 
@@ -61,7 +63,7 @@ def test_frames_go_to_the_files_asked_for_whole(worker, tmp_path):
     source = tmp_path / "splats.npz"
     W.save_result(g, source)
     outputs = [str(tmp_path / f"frame-{i}.npy") for i in range(2)]
-    images = worker.run(W.RenderJob(str(source), [c.to_dict() for c in cameras], outputs=outputs))
+    images = worker.run(W.RenderRequest(str(source), [c.to_dict() for c in cameras], outputs=outputs))
     for image, path in zip(images, outputs):
         np.testing.assert_array_equal(np.load(path), image)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["frame-0.npy", "frame-1.npy", "splats.npz"]
@@ -70,20 +72,20 @@ def test_frames_go_to_the_files_asked_for_whole(worker, tmp_path):
 def test_cancel_kills_the_render_at_once(worker, tmp_path):
     g, cameras = scene_and_cameras()
     many = [cameras[i % 2] for i in range(200)]
-    job = W.RenderJob(g, many)
+    job = worker.submit(W.RenderRequest(g, many))
     with pytest.raises(Cancelled):
-        worker.run(job, cancel=lambda: job.fraction > 0)
+        wait(job, cancel=lambda: job.fraction > 0)
     assert not worker.alive and job.result is None
-    assert len(job.frames_done) < len(many)
+    assert len(job.status.frames_done) < len(many)
     assert not list(worker.scratch.iterdir())
-    images = worker.run(W.RenderJob(g, cameras[:1]))  # a fresh worker serves the next one
+    images = worker.run(W.RenderRequest(g, cameras[:1]))  # a fresh worker serves the next one
     assert images[0].shape == (HEIGHT, WIDTH, 4)
 
 
 def test_a_missing_splats_file_is_a_clear_error(worker, tmp_path):
     _, cameras = scene_and_cameras()
     with pytest.raises(GaussiansError, match=r"absent\.npz.*no such file"):
-        worker.run(W.RenderJob(str(tmp_path / "absent.npz"), cameras))
+        worker.run(W.RenderRequest(str(tmp_path / "absent.npz"), cameras))
     assert worker.alive  # the worker stays up for the next job
 
 
@@ -96,6 +98,6 @@ def test_a_missing_splats_file_is_a_clear_error(worker, tmp_path):
 def test_a_bad_camera_is_a_clear_error(worker, camera, message):
     g, _ = scene_and_cameras()
     with pytest.raises(SharpError, match=message) as caught:
-        worker.run(W.RenderJob(g, [camera]))
+        worker.run(W.RenderRequest(g, [camera]))
     assert "internal error" not in str(caught.value)
     assert not list(worker.scratch.iterdir())

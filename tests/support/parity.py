@@ -1,9 +1,9 @@
 """Parity with Apple's reference: a candidate's outputs against ``tests/data/golden.npz``.
 
-    python -m tests.parity [MODULE:FUNCTION] [--require-all] [--report-only] [--tol-scale X]
+    python -m tests.support.parity [MODULE:FUNCTION] [--require-all] [--report-only] [--tol-scale X]
 
 The golden file holds what ml-sharp (commit 1eaa046) computed for ``tests/data/sample_640x480.png``
-with the synthetic weights of ``tests/weights.py``, reduced so that it stays small: for each map,
+with the synthetic weights of ``tests/support/synthetic_weights.py``, reduced so that it stays small: for each map,
 the values at 48 fixed pixels (``NAME__pos`` at ``NAME__ys``/``NAME__xs``), block means on a coarse
 grid (``NAME__pool``) and (mean, std, min, max) of the whole tensor (``NAME__stats``); for each
 per-Gaussian quantity, the rows at 5000 fixed indices (``gauss_idx``, ``NAME__sample``) and
@@ -12,7 +12,7 @@ header, the PLY's extra elements and sampled vertex rows. This module reduces th
 tensors the same way and compares. It depends on numpy and Pillow only (torch for the weights), not
 on ``sharp_addon``: it checks our code, so none of it may come from our code.
 
-The candidate (default ``tests.parity_candidate:candidate``) is
+The candidate (default ``tests.support.parity_candidate:candidate``) is
 ``FUNCTION(state_dict, image_uint8_HxWx3, f_px) -> dict`` of full tensors without the batch
 dimension; it may ``state_dict.clear()`` once loaded (nothing else holds the 2.8 GB). Required:
 ``mean``, ``scales``, ``quaternions`` (w, x, y, z), ``colors`` (linear RGB) and ``opacities``; the
@@ -45,11 +45,11 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from tests.weights import GOLDEN, crc32, official_shapes, synthetic_tensor  # noqa: E402
+from tests.support.synthetic_weights import GOLDEN, crc32, official_shapes, synthetic_tensor  # noqa: E402
 
 IMAGE = ROOT / "tests" / "data" / "sample_640x480.png"
 SH_C0 = 0.28209479177387814  # the SH degree-0 basis constant, 1 / (2 sqrt(pi))
@@ -465,7 +465,8 @@ def run(candidate: Callable, golden: Path = GOLDEN, image: Path = IMAGE, require
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("candidate", nargs="?", default="tests.parity_candidate:candidate", help="MODULE:FUNCTION")
+    parser.add_argument("candidate", nargs="?", default="tests.support.parity_candidate:candidate",
+                        help="MODULE:FUNCTION")
     parser.add_argument("--golden", type=Path, default=GOLDEN)
     parser.add_argument("--require-all", action="store_true", help="every intermediate and the PLY must be given")
     parser.add_argument("--report-only", action="store_true", help="print the errors, exit 0 whatever they are")

@@ -1,7 +1,8 @@
-"""Our implementation as the parity candidate: ``python -m tests.parity tests.parity_candidate:candidate``.
+"""Our implementation as the parity candidate:
+``python -m tests.support.parity tests.support.parity_candidate:candidate``.
 
 ``candidate(state_dict, image_uint8_HxWx3, f_px) -> dict`` of full tensors named as in
-``tests/parity.py`` (``QUANTITIES``); fp32 on the CPU, with every intermediate the golden file
+``tests/support/parity.py`` (``QUANTITIES``); fp32 on the CPU, with every intermediate the golden file
 holds. The network's intermediates come from a capturing ``Monitor`` passed to
 ``Predictor.network_output``, the pipeline step before unprojection. The original parity kit's
 checker (``check_parity.py``, not part of this repository) takes the same function.

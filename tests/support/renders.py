@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -39,3 +40,20 @@ def render_rgba(bpy, engine: str, path: Path, samples: int) -> np.ndarray:
     finally:
         bpy.data.images.remove(image)
     return pixels.reshape(h, w, 4)[::-1]  # Blender's rows go bottom-up
+
+
+def render(bpy, engine: str, path, samples: int) -> np.ndarray:
+    """Linear RGB (premultiplied, on black), rows top-down."""
+    return render_rgba(bpy, engine, path, samples)[..., :3]
+
+
+def move_camera(camera, distance: float = 4.0, degrees: float = 8.0) -> None:
+    """An orbit of ``degrees`` sideways and 3 degrees up about the point ``distance`` m ahead (where the
+    scenes are), so the splats stay in view whatever the lens, and are seen from a new angle."""
+    from mathutils import Matrix
+
+    world = camera.matrix_world.copy()
+    pivot = world.translation - world.col[2].xyz * distance  # cameras look down their local -Z
+    turn = Matrix.Rotation(math.radians(degrees), 4, "Z") @ Matrix.Rotation(math.radians(3), 4, world.col[0].xyz)
+    moved = Matrix.Translation(pivot) @ turn @ Matrix.Translation(-pivot) @ world
+    camera.matrix_world = moved

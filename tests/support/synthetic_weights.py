@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 RULE = "sharp-parity-weights-v1"
-DATA = Path(__file__).resolve().parent / "data"
+DATA = Path(__file__).resolve().parents[1] / "data"
 STATE_DICT_TSV = DATA / "state-dict.tsv"
 GOLDEN = DATA / "golden.npz"
 

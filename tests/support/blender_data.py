@@ -1,0 +1,9 @@
+"""What a Blender file holds, for tests that check that an operator added exactly its objects or nothing."""
+
+from __future__ import annotations
+
+
+def id_names(bpy) -> dict[str, set[str]]:
+    """Every datablock the add-on could make, by kind."""
+    kinds = ("objects", "meshes", "pointclouds", "cameras", "materials", "node_groups", "images")
+    return {k: {d.name for d in getattr(bpy.data, k)} for k in kinds}
