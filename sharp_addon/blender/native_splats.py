@@ -33,7 +33,7 @@ def adopt(obj: bpy.types.Object, ply_path: str = "") -> scene.SplatScene:
         gaussians = _with_photo(gaussians, photo)
     name = obj.name
     collection = obj.users_collection[0] if obj.users_collection else None
-    built = scene.gaussians_to_object(gaussians, name + " SHARP", collection=collection)
+    built = scene.gaussians_to_object(gaussians, name + " SHARP", collection=collection, replacing=obj)
     bpy.data.objects.remove(obj)
     built.splats.name = name
     return built

@@ -5,7 +5,8 @@
 What gets made (all or nothing: a failure removes whatever was already created):
 
     "<name> Photo"   empty, the photo's OpenCV camera frame (x right, y down, z forward), turned
-                     so the photo looks along +Y with +Z up; move it to place the whole scene
+                     so the photo looks along +Y with +Z up, at the 3D cursor or beside what would
+                     hide the splats there (``place_photo_frame``); move it to place the whole scene
     ├── "<name>"     the splats: a PointCloud (Blender 5.1+) or a vertices-only mesh, in OpenCV
     │                metres, with the "SHARP Splats" geometry-node modifier
     └── "<name> Camera"  the photo's pinhole camera at the frame's origin (the scene camera)
@@ -31,6 +32,7 @@ from mathutils import Matrix
 from .. import gaussians as G
 from ..errors import GaussiansError
 from . import compat, splat_shading
+from .placement import Placement, place_photo_frame
 
 FOCAL_PX = "sharp_focal_px"
 IMAGE_SIZE = "sharp_image_size"
@@ -53,12 +55,14 @@ class SplatScene:
     frame: bpy.types.Object  # its parent empty, the photo's camera frame
     camera: bpy.types.Object | None  # the photo's camera (the scene camera), if one was made
     render_changes: list[str] = field(default_factory=list)  # render settings changed, in words
+    placement: Placement | None = None  # where the frame went and why
 
     def summary(self) -> str:
         """One line for the user's report."""
         camera = " with its camera" if self.camera is not None else ""
+        placed = self.placement.words() if self.placement is not None else ""
         changed = f" (set {'; '.join(self.render_changes)})" if self.render_changes else ""
-        return f"Added '{self.splats.name}'{camera}: {splat_count(self.splats):,} splats{changed}"
+        return f"Added '{self.splats.name}'{camera}: {splat_count(self.splats):,} splats{placed}{changed}"
 
 
 def gaussians_to_object(
@@ -68,6 +72,7 @@ def gaussians_to_object(
     create_camera: bool = True,
     transparency: str = "DITHERED",
     setup_render: bool = True,
+    replacing: bpy.types.Object | None = None,
 ) -> SplatScene:
     """A splat object showing ``gaussians`` (see the module docstring), linked into ``collection``.
 
@@ -76,7 +81,9 @@ def gaussians_to_object(
     ``transparency`` is how EEVEE blends this object's splats (``DITHERED`` or ``BLENDED``; other
     splat objects keep theirs). ``setup_render`` raises Cycles' transparent bounces and picks the
     Standard view transform so the splats' linear colours come out as in the photo.
-    Raises ``GaussiansError`` (nothing made) for splats Blender cannot show as asked.
+    The photo frame goes where ``place_photo_frame`` says (``replacing``: an object the new scene
+    replaces, never in its way). Raises ``GaussiansError`` (nothing made) for splats Blender cannot
+    show as asked.
     """
     if len(gaussians) == 0:
         raise GaussiansError.about(name, "has no splats to show")
@@ -87,6 +94,7 @@ def gaussians_to_object(
     if with_camera:
         _check_camera_fits(gaussians, name)
     collection = collection or bpy.context.collection or _scene().collection
+    placement = place_photo_frame(gaussians, () if replacing is None else (replacing,))
     camera = None
     with all_or_nothing():
         data = _new_splat_data(gaussians, name)
@@ -94,6 +102,7 @@ def gaussians_to_object(
         frame.empty_display_type = "PLAIN_AXES"
         frame.empty_display_size = 0.25
         frame.rotation_euler = PHOTO_FRAME_ROTATION
+        frame.location = placement.location
         splats = bpy.data.objects.new(name, data)
         splats.parent = frame
         # the splats are the photo's light, emitted: they cast no shadow (a proxy's would have its
@@ -123,7 +132,7 @@ def gaussians_to_object(
             view_layer.objects.active = splats
         except RuntimeError:  # the collection is excluded from this view layer: nothing to select
             pass
-    return SplatScene(splats, frame, camera, changes)
+    return SplatScene(splats, frame, camera, changes, placement)
 
 
 def object_to_gaussians(obj: bpy.types.Object) -> G.Gaussians:
