@@ -12,30 +12,19 @@ from __future__ import annotations
 
 import argparse
 import platform
-import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.timing import median_seconds
 from sharp_addon import ply
 from tests.support.builders import random_gaussians
 
 N = 1_179_648
-
-
-def median_time(fn, runs: int) -> float:
-    fn()  # warm-up: page cache, allocator
-    times = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
 
 
 def main() -> int:
@@ -55,12 +44,12 @@ def main() -> int:
             return np.frombuffer(raw, vertex, count=N, offset=header.size).copy()
 
         rows = [
-            ("read_ply (parse + activations + validation)", median_time(lambda: ply.read_ply(path), args.runs)),
-            ("baseline: read the file's bytes", median_time(path.read_bytes, args.runs)),
-            ("baseline: bytes + structured numpy copy, no conversion", median_time(structured_parse, args.runs)),
-            ("write_ply (encode + atomic write)", median_time(lambda: ply.write_ply(g, Path(tmp) / "out.ply"),
+            ("read_ply (parse + activations + validation)", median_seconds(lambda: ply.read_ply(path), args.runs)),
+            ("baseline: read the file's bytes", median_seconds(path.read_bytes, args.runs)),
+            ("baseline: bytes + structured numpy copy, no conversion", median_seconds(structured_parse, args.runs)),
+            ("write_ply (encode + atomic write)", median_seconds(lambda: ply.write_ply(g, Path(tmp) / "out.ply"),
                                                               args.runs)),
-            ("baseline: write the same bytes", median_time(lambda: (Path(tmp) / "raw.ply").write_bytes(data),
+            ("baseline: write the same bytes", median_seconds(lambda: (Path(tmp) / "raw.ply").write_bytes(data),
                                                            args.runs)),
         ]
     print(f"machine: {platform.processor() or platform.machine()}, {platform.system()}, Python "

@@ -26,6 +26,7 @@ from ..work import Steps, Work
 from . import exact_render, reports
 from . import scene as splat_scene
 from .long_operator import LongOperator
+from .photo_camera import PHOTO_CAMERA_OF
 
 MOVE_OF = "sharp_camera_move_of"  # on a move camera: the name of the splat object it moves through
 FLIP = np.diag([1.0, -1.0, -1.0, 1.0])  # OpenCV camera axes <-> Blender camera axes
@@ -39,7 +40,7 @@ def matched_camera(splat_obj: bpy.types.Object) -> bpy.types.Object:
     it under its photo frame that is not a move (the one named "<name> Camera" first)."""
     if not splat_scene.is_splat_object(splat_obj):
         raise CameraMoveError.about(getattr(splat_obj, "name", "(none)"), "is not a SHARP splat object")
-    marked = [o for o in bpy.data.objects if o.type == "CAMERA" and o.get(splat_scene.PHOTO_CAMERA_OF) == splat_obj
+    marked = [o for o in bpy.data.objects if o.type == "CAMERA" and o.get(PHOTO_CAMERA_OF) == splat_obj
               and MOVE_OF not in o.keys()]
     if marked:
         return marked[0]

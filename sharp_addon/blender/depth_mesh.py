@@ -10,6 +10,7 @@ under any lighting, and glTF and USD export it as an emissive texture (docs/note
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import bpy
 import numpy as np
@@ -18,6 +19,7 @@ from ..depth_mesh import DEFAULT_CUT_THRESHOLD, DEFAULT_STEP, DepthMesh, build_d
 from ..errors import ImageError
 from ..files import path_kind
 from ..gaussians import Gaussians
+from . import compat
 from . import scene as splat_scene
 from .scene import PHOTO_FRAME_ROTATION
 
@@ -69,9 +71,8 @@ def photo_material(photo_path: str | os.PathLike[str], name: str) -> bpy.types.M
         raise ImageError.about(photo_path, "Blender cannot read it as an image (no pixels)")
     image.colorspace_settings.name = "sRGB"
     material = bpy.data.materials.new(name)
-    if bpy.app.version < (5, 0, 0):
-        material.use_nodes = True
-    nodes, links = material.node_tree.nodes, material.node_tree.links
+    tree: Any = compat.ensure_node_tree(material)  # Any: the stubs type nodes as the base Node
+    nodes, links = tree.nodes, tree.links
     nodes.clear()
     uv = nodes.new("ShaderNodeUVMap")
     uv.uv_map = UV_MAP

@@ -32,19 +32,16 @@ from mathutils import Matrix
 from .. import gaussians as G
 from ..errors import GaussiansError
 from . import compat, splat_shading
+from .photo_camera import add_photo_camera, check_camera_fits
 from .placement import Placement, place_photo_frame
+from .render_setup import setup_scene_for_splats
+from .splat_attributes import COLOR_SPACE, FOCAL_PX, IMAGE_SIZE, check_edits, missing_attributes, new_splat_data
+from .splat_attributes import read as read_attribute
 
-FOCAL_PX = "sharp_focal_px"
-IMAGE_SIZE = "sharp_image_size"
-COLOR_SPACE = "sharp_color_space"
-PHOTO_CAMERA_OF = "sharp_photo_camera_of"  # on the photo camera: its splat object (an ID pointer: renames keep it)
 MODIFIER_NAME = "SHARP Splats"
-SENSOR_WIDTH_MM = 36.0
-CYCLES_TRANSPARENT_BOUNCES = 256  # each proxy face a ray passes costs one; fewer leave dark holes
 # the photo frame turns OpenCV axes into Blender's world (looking along +Y, +Z up); the camera in
 # that frame is a Blender camera (looking down its -Z, +Y up) expressed in OpenCV axes
 PHOTO_FRAME_ROTATION = Matrix(G.OPENCV_TO_BLENDER_WORLD.tolist()).to_euler()
-CAMERA_IN_FRAME_ROTATION = Matrix(G.OPENCV_TO_BLENDER_CAMERA.tolist()).to_euler()
 
 
 @dataclass
@@ -92,12 +89,12 @@ def gaussians_to_object(
                                    f"(one of {', '.join(splat_shading.TRANSPARENCY_METHODS)})")
     with_camera = bool(create_camera and gaussians.focal_px and gaussians.image_size)
     if with_camera:
-        _check_camera_fits(gaussians, name)
+        check_camera_fits(gaussians, name)
     collection = collection or bpy.context.collection or _scene().collection
     placement = place_photo_frame(gaussians, () if replacing is None else (replacing,))
     camera = None
     with all_or_nothing():
-        data = _new_splat_data(gaussians, name)
+        data = new_splat_data(gaussians, name)
         frame = bpy.data.objects.new(f"{name} Photo", None)
         frame.empty_display_type = "PLAIN_AXES"
         frame.empty_display_size = 0.25
@@ -112,16 +109,7 @@ def gaussians_to_object(
         collection.objects.link(frame)
         collection.objects.link(splats)
         if with_camera:
-            assert gaussians.image_size is not None
-            camera = _new_camera(gaussians, f"{name} Camera")
-            camera[PHOTO_CAMERA_OF] = splats
-            camera.parent = frame
-            collection.objects.link(camera)
-            scene = _scene()
-            scene.camera = camera
-            scene.render.resolution_x, scene.render.resolution_y = gaussians.image_size
-            scene.render.resolution_percentage = 100
-            scene.render.pixel_aspect_x = scene.render.pixel_aspect_y = 1.0
+            camera = add_photo_camera(gaussians, f"{name} Camera", splats, collection, _scene())
         changes = setup_scene_for_splats(_scene()) if setup_render else []
     view_layer = bpy.context.view_layer
     if view_layer is not None:
@@ -146,7 +134,7 @@ def object_to_gaussians(obj: bpy.types.Object) -> G.Gaussians:
         raise GaussiansError.about(obj.name, f"is not a splat object (its type is {obj.type.title()})")
     attributes: Any = data.attributes
     n = splat_count(obj)
-    missing = _missing_attributes(attributes)
+    missing = missing_attributes(attributes)
     if missing:
         raise GaussiansError.about(obj.name, f"is not a splat object: it has no {missing} attribute")
     if n == 0:
@@ -155,7 +143,7 @@ def object_to_gaussians(obj: bpy.types.Object) -> G.Gaussians:
     focal_px, image_size = _photo_metadata(obj)
 
     def read(name: str, width: int, dtype: Any = np.float32) -> np.ndarray:
-        return _read(attributes, name, n, width, dtype, owner=obj.name)
+        return read_attribute(attributes, name, n, width, dtype, owner=obj.name)
 
     if splat_shading.COLOR_ATTRIBUTE in attributes:
         rgba = read(splat_shading.COLOR_ATTRIBUTE, 4)
@@ -171,7 +159,7 @@ def object_to_gaussians(obj: bpy.types.Object) -> G.Gaussians:
         if splat_shading.LAYER_ATTRIBUTE in attributes else None
     arrays = {"position": read("position", 3), "scale": read("scale", 3), "rotation": read("rotation", 4),
               "colour": colors, "opacity": rgba[:, 3:]}
-    _check_edits(obj.name, arrays)
+    check_edits(obj.name, arrays)
     try:
         return G.Gaussians(
             means=arrays["position"],
@@ -207,7 +195,7 @@ def shown_gaussians(obj: bpy.types.Object) -> G.Gaussians:
 
     attributes: Any = obj.data.attributes
     n = len(g)
-    lod = _read(attributes, splat_shading.LOD_ATTRIBUTE, n, 1, owner=obj.name)[:, 0] \
+    lod = read_attribute(attributes, splat_shading.LOD_ATTRIBUTE, n, 1, owner=obj.name)[:, 0] \
         if splat_shading.LOD_ATTRIBUTE in attributes else np.zeros(n, np.float32)
     first = g.layers == 0 if g.layers is not None else np.ones(n, bool)
     shown = (g.opacities >= np.float32(value("Opacity Threshold"))) & (lod < np.float32(value("Keep Fraction")))
@@ -223,43 +211,6 @@ def shown_gaussians(obj: bpy.types.Object) -> G.Gaussians:
     return g if size == 1.0 else g.replace(scales=(g.scales * max(size, 1e-9)).astype(np.float32))
 
 
-def _check_edits(name: str, arrays: dict[str, np.ndarray]) -> None:
-    """Say in the user's terms which splats an edit has broken (non-numbers, negative sizes, null rotations)."""
-    problems = []
-    for attribute, values in arrays.items():
-        bad = int(np.count_nonzero(~np.isfinite(values).all(axis=1)))
-        if bad:
-            article = "an" if attribute[0] in "aeiou" else "a"
-            problems.append(f"{bad:,} with {article} {attribute} that is not a number (NaN or Inf)")
-    negative = int(np.count_nonzero((arrays["scale"] < 0).any(axis=1)))
-    if negative:
-        problems.append(f"{negative:,} with a negative scale")
-    null = int(np.count_nonzero(np.einsum("ij,ij->i", arrays["rotation"], arrays["rotation"]) == 0))
-    if null:
-        problems.append(f"{null:,} with an all-zero rotation")
-    if problems:
-        raise GaussiansError.about(name, f"has splats that cannot be used, perhaps after an edit: "
-                                   f"{'; '.join(problems)} (of {len(arrays['position']):,} splats); "
-                                   "undo the edit or delete those points")
-
-
-def _check_camera_fits(g: G.Gaussians, name: str) -> None:
-    """The photo's size and focal length must be values a Blender camera and render can hold."""
-    assert g.image_size is not None and g.focal_px is not None
-    render: Any = bpy.types.RenderSettings.bl_rna
-    limit = int(min(render.properties["resolution_x"].hard_max, render.properties["resolution_y"].hard_max))
-    w, h = g.image_size
-    if max(w, h) > limit:
-        raise GaussiansError.about(name, f"records a photo of {w:,} x {h:,} px, larger than Blender can render "
-                                   f"({limit:,} px a side); turn off Camera to import the splats alone")
-    lens: Any = bpy.types.Camera.bl_rna.properties["lens"]
-    mm = g.focal_px * SENSOR_WIDTH_MM / w
-    if not lens.hard_min <= mm <= lens.hard_max:
-        raise GaussiansError.about(name, f"records a focal length of {g.focal_px:.4g} px for a {w} px wide photo "
-                                   f"({mm:.4g} mm), outside what a Blender camera takes; turn off Camera to import "
-                                   "the splats alone")
-
-
 def splat_count(obj: bpy.types.Object) -> int:
     """How many splats (points) a splat object holds."""
     data = obj.data
@@ -270,17 +221,7 @@ def is_splat_object(obj: bpy.types.Object | None) -> bool:
     """Has the attributes ``object_to_gaussians`` needs (cheap enough for a poll)."""
     if obj is None or not isinstance(obj.data, (bpy.types.Mesh, bpy.types.PointCloud)):
         return False
-    return _missing_attributes(obj.data.attributes) is None
-
-
-def _missing_attributes(attributes: Any) -> str | None:
-    """Which attributes a splat object lacks, as words for a message; None when it has them all."""
-    missing = [a for a in ("position", "scale", "rotation") if a not in attributes]
-    if missing:
-        return ", ".join(missing)
-    if splat_shading.COLOR_ATTRIBUTE not in attributes and "radiance:base" not in attributes:
-        return f"{splat_shading.COLOR_ATTRIBUTE} or radiance:base"
-    return None
+    return missing_attributes(obj.data.attributes) is None
 
 
 def splat_modifier(obj: bpy.types.Object) -> Any:
@@ -305,24 +246,6 @@ def _input_identifier(modifier: bpy.types.NodesModifier, name: str) -> str:
     assert group is not None
     return next(i.identifier for i in group.interface.items_tree
                 if i.item_type == "SOCKET" and i.in_out == "INPUT" and i.name == name)
-
-
-def setup_scene_for_splats(scene: bpy.types.Scene) -> list[str]:
-    """Render settings splats need; returns what was changed, for the user's report."""
-    changed = []
-    cycles = getattr(scene, "cycles", None)
-    if cycles is not None and cycles.transparent_max_bounces < CYCLES_TRANSPARENT_BOUNCES:
-        cycles.transparent_max_bounces = CYCLES_TRANSPARENT_BOUNCES
-        changed.append(f"Cycles transparent bounces {CYCLES_TRANSPARENT_BOUNCES}")
-    # Russian roulette on transparent bounces turns the many faint splats a ray crosses into
-    # noise (4x too dark at 1 sample, speckled at 16); without it splats converge in one sample
-    if cycles is not None and cycles.min_transparent_bounces < cycles.transparent_max_bounces:
-        cycles.min_transparent_bounces = cycles.transparent_max_bounces
-        changed.append("no Russian roulette on transparent bounces")
-    if scene.view_settings.view_transform != "Standard":
-        scene.view_settings.view_transform = "Standard"
-        changed.append("view transform Standard (the photo's colours, not tone-mapped)")
-    return changed
 
 
 # ---- building blocks ------------------------------------------------------------------------------
@@ -351,76 +274,6 @@ def all_or_nothing() -> Iterator[None]:
     except BaseException:
         bpy.data.batch_remove([block for key, block in _ids().items() if key not in before])
         raise
-
-
-def _new_splat_data(g: G.Gaussians, name: str) -> bpy.types.Mesh | bpy.types.PointCloud:
-    n = len(g)
-    data: bpy.types.Mesh | bpy.types.PointCloud
-    if compat.can_size_pointclouds():
-        data = bpy.data.pointclouds.new(name)
-        data.resize(n)  # n > 0: gaussians_to_object refuses empty sets
-    else:
-        data = bpy.data.meshes.new(name)
-        data.vertices.add(n)
-    _fill_attributes(data, g)
-    if compat.has_native_splats():
-        data.type = "GAUSSIAN_SPLAT"  # Blender 5.3+: EEVEE and Cycles render it natively
-    data.update_tag()
-    return data
-
-
-def _fill_attributes(data: bpy.types.Mesh | bpy.types.PointCloud, g: G.Gaussians) -> None:
-    attributes = data.attributes
-    _write(attributes, "position", "FLOAT_VECTOR", g.means)
-    _write(attributes, "scale", "FLOAT_VECTOR", g.scales)
-    _write(attributes, "rotation", "QUATERNION", g.quats)
-    # Blender 5.3 decodes radiance:base as the SH DC of sRGB-encoded colours whatever the file said
-    # (measured by rendering, docs/rendering.md): native clouds always get that encoding
-    srgb = g.color_space == "srgb" or compat.has_native_splats()
-    encoded = G.linear_to_srgb(g.colors) if srgb else g.colors
-    base = np.concatenate([G.color_to_sh_dc(encoded), g.opacities[:, None]], axis=1)
-    _write(attributes, "radiance:base", compat.float4_attribute_type(), base)
-    if g.sh_rest is not None:
-        for k in range(g.sh_rest.shape[1]):
-            _write(attributes, f"radiance:sh_{k}", "FLOAT_VECTOR", g.sh_rest[:, k])
-    _write(attributes, splat_shading.COLOR_ATTRIBUTE, "FLOAT_COLOR",
-           np.concatenate([g.colors, g.opacities[:, None]], axis=1))
-    _write(attributes, splat_shading.LOD_ATTRIBUTE, "FLOAT", G.lod_keys(len(g)))
-    if g.layers is not None:
-        _write(attributes, splat_shading.LAYER_ATTRIBUTE, "INT8", g.layers)
-    if g.focal_px is not None:
-        data[FOCAL_PX] = float(g.focal_px)
-    if g.image_size is not None:  # ID properties hold 32-bit ints: larger sizes go in as (exact) doubles
-        fits = max(g.image_size) < 2**31
-        data[IMAGE_SIZE] = list(g.image_size) if fits else [float(v) for v in g.image_size]
-    data[COLOR_SPACE] = "srgb" if srgb else g.color_space  # how radiance:base is encoded
-
-
-def _write(attributes: Any, name: str, data_type: str, values: np.ndarray) -> None:
-    attribute = attributes.get(name)
-    if attribute is None:
-        attribute = attributes.new(name, data_type, "POINT")
-    dtype = np.int32 if data_type in ("INT", "INT8") else np.float32
-    flat = np.ascontiguousarray(values, dtype=dtype).reshape(-1)
-    attribute.data.foreach_set(compat.attribute_value_key(data_type), flat)
-
-
-# what each attribute must be to be read (an edit or script may have re-made one as another type)
-ATTRIBUTE_TYPES = {"position": ("FLOAT_VECTOR",), "scale": ("FLOAT_VECTOR",), "rotation": ("QUATERNION",),
-                   splat_shading.COLOR_ATTRIBUTE: ("FLOAT_COLOR",), "radiance:base": ("FLOAT4", "FLOAT_COLOR"),
-                   splat_shading.LAYER_ATTRIBUTE: ("INT8", "INT"), splat_shading.LOD_ATTRIBUTE: ("FLOAT",)}
-
-
-def _read(attributes: Any, name: str, n: int, width: int, dtype: Any = np.float32, owner: str = "") -> np.ndarray:
-    attribute = attributes[name]
-    allowed = ATTRIBUTE_TYPES.get(name, ("FLOAT_VECTOR",) if name.startswith("radiance:sh_") else ())
-    if attribute.data_type not in allowed or attribute.domain != "POINT":
-        raise GaussiansError.about(owner or "?", f"has a '{name}' attribute of type {attribute.data_type} on "
-                                   f"{attribute.domain.lower()}s; a splat object keeps it as {' or '.join(allowed)} "
-                                   "on points (undo the edit that changed it)")
-    out = np.empty(n * width, dtype=dtype)
-    attribute.data.foreach_get(compat.attribute_value_key(attribute.data_type), out)
-    return out.reshape(n, width)
 
 
 def _photo_metadata(obj: bpy.types.Object) -> tuple[float | None, tuple[int, int] | None]:
@@ -479,16 +332,3 @@ def set_transparency(obj: bpy.types.Object, method: str) -> None:
         materials[0] = material
 
 
-def _new_camera(g: G.Gaussians, name: str) -> bpy.types.Object:
-    """The photo's pinhole: horizontal sensor fit, lens from focal_px, principal point centred."""
-    assert g.focal_px is not None and g.image_size is not None
-    width, _ = g.image_size
-    camera = bpy.data.cameras.new(name)
-    camera.sensor_fit = "HORIZONTAL"
-    camera.sensor_width = SENSOR_WIDTH_MM
-    camera.lens = g.focal_px * SENSOR_WIDTH_MM / width
-    camera.clip_start = 0.01
-    camera.clip_end = float(np.clip(2.0 * g.means[:, 2].max(), 100.0, 1e6))  # metres; past the farthest splat
-    obj = bpy.data.objects.new(name, camera)
-    obj.rotation_euler = CAMERA_IN_FRAME_ROTATION
-    return obj

@@ -87,7 +87,7 @@ def test_the_photo_camera_is_found_renamed_and_moved_out_of_the_frame(mod, made,
     decoy.parent = made.splats.parent
     bpy.context.scene.collection.objects.link(decoy)
     assert mod.matched_camera(made.splats) == made.camera
-    del made.camera[importlib.import_module(ADDON_MODULE + ".blender.scene").PHOTO_CAMERA_OF]  # an older file
+    del made.camera[importlib.import_module(ADDON_MODULE + ".blender.photo_camera").PHOTO_CAMERA_OF]  # an older file
     assert mod.matched_camera(made.splats) == decoy  # the name beside the splats, as before the mark
 
 

@@ -59,7 +59,8 @@ def test_builds_exactly_the_object_its_frame_camera_and_shading(so, clean_scene,
     assert [m.type for m in obj.modifiers] == ["NODES"] and obj.modifiers[0].node_group.name == "SHARP Splats"
     assert bpy.context.view_layer.objects.active == obj and obj.select_get()
     assert (built.frame.name, built.camera.name) == ("photo Photo", "photo Camera")
-    assert built.camera[so.PHOTO_CAMERA_OF] == obj  # found again renamed or moved (camera moves use it)
+    photo_camera_of = importlib.import_module(ADDON_MODULE + ".blender.photo_camera").PHOTO_CAMERA_OF
+    assert built.camera[photo_camera_of] == obj  # found again renamed or moved (camera moves use it)
     assert not obj.visible_shadow  # emitted light: no proxy-shaped shadows, no shadow-map redraws in EEVEE
     assert built.summary().startswith("Added 'photo' with its camera: 1,000 splats (set Cycles transparent bounces")
     assert instance_count(bpy) == len(g)
@@ -141,8 +142,8 @@ def test_scene_is_set_up_for_faithful_colours(so, clean_scene):
     scene.cycles.transparent_max_bounces = 8
     so.gaussians_to_object(sharp_gaussians(10), "a")
     assert scene.view_settings.view_transform == "Standard"
-    assert scene.cycles.transparent_max_bounces == so.CYCLES_TRANSPARENT_BOUNCES
-    assert scene.cycles.min_transparent_bounces == so.CYCLES_TRANSPARENT_BOUNCES
+    bounces = importlib.import_module(ADDON_MODULE + ".blender.render_setup").CYCLES_TRANSPARENT_BOUNCES
+    assert scene.cycles.transparent_max_bounces == bounces and scene.cycles.min_transparent_bounces == bounces
     scene.cycles.transparent_max_bounces = 1000  # never lowered
     so.gaussians_to_object(sharp_gaussians(10), "b", setup_render=False)
     assert scene.cycles.transparent_max_bounces == 1000
@@ -249,7 +250,7 @@ def test_a_failed_build_leaves_blender_data_unchanged(so, clean_scene, bpy_sessi
         bpy.data.cameras.new("half made")
         raise RuntimeError("simulated failure while making the camera")
 
-    monkeypatch.setattr(so, "_new_camera", broken_camera)
+    monkeypatch.setattr(importlib.import_module(ADDON_MODULE + ".blender.photo_camera"), "new_camera", broken_camera)
     with pytest.raises(RuntimeError, match="simulated"):
         so.gaussians_to_object(sharp_gaussians(50), "broken")
     assert id_names(bpy) == before

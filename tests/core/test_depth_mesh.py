@@ -3,8 +3,6 @@ depth-jump cut, and clear errors for splats that are no SHARP prediction."""
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pytest
 
@@ -80,15 +78,12 @@ def test_non_finite_or_non_positive_depths_never_make_faces():
     assert np.all(mesh.vertices[:, 2] > 0)
 
 
-def test_a_full_size_grid_builds_in_well_under_a_second():
+def test_a_full_size_grid_keeps_every_vertex_and_face():
+    """SHARP's full 768 x 768 grid (how fast: bench/depth_mesh.py)."""
     rng = np.random.default_rng(0)
     g = grid_gaussians(2.0 + 0.01 * rng.random((768, 768)))
-    build_depth_mesh(g, step=1)
-    start = time.perf_counter()
     mesh = build_depth_mesh(g, step=1, cut_threshold=DEFAULT_CUT_THRESHOLD)
-    elapsed = time.perf_counter() - start
     assert mesh.face_count == 767**2 and len(mesh.vertices) == 768**2
-    assert elapsed < 1.0, elapsed
 
 
 def test_splats_without_sharp_layers_are_refused_clearly():
