@@ -20,6 +20,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
+from typing import IO
 
 from ..errors import Cancelled, CheckpointError, DownloadError, OutputError, SharpError
 from ..files import path_kind, size_text
@@ -80,34 +81,50 @@ def fetch(url: str, target: str | os.PathLike[str], *, expected: Expected | None
     if scheme not in ("http", "https"):
         raise DownloadError.about(url, "is not an http:// or https:// address")
     _prepare(target)
-    expected = expected or expected_for(target)
-    resumed_from: int | None = None  # where the first answered request started
-    attempt, allow_restart = 0, True
     try:
-        while True:
-            try:
-                total, first = _transfer(url, part, progress, cancel, timeout, allow_restart)
-                resumed_from = first if resumed_from is None else resumed_from
-                break
-            except _Restart:
-                part.unlink(missing_ok=True)
-                resumed_from, allow_restart = 0, False
-            except _Broken as broken:
-                resumed_from = broken.first if resumed_from is None else resumed_from
-                kept = file_size(part)
-                if attempt >= retries or not broken.progressed:
-                    raise DownloadError.about(
-                        url, f"the connection broke after {size_text(broken.done)} of {size_text(broken.total)} "
-                        f"({broken.reason}); {size_text(kept)} are kept in '{part}': download again to resume"
-                    ) from None
-                attempt += 1
-                _sleep(RETRY_DELAY_SECONDS * attempt, cancel)
+        total, resumed_from = _download_part(url, part, progress, cancel, timeout, retries)
     except (Cancelled, KeyboardInterrupt):
         if part.exists() and file_size(part) == 0:
             part.unlink(missing_ok=True)
         raise
+    summary = _check_part(url, part, expected or expected_for(target), total, progress, cancel, check_weights)
     try:
-        summary = check(part, expected, total, progress, cancel, check_weights)
+        os.replace(part, target)
+    except OSError as e:
+        raise OutputError.about(target, f"cannot be written ({e.strerror or e}); the checked download is kept in "
+                                f"'{part}'") from None
+    return Installed(target, file_size(target), summary, resumed_from=resumed_from)
+
+
+def _download_part(url: str, part: Path, progress: Progress | None, cancel: Cancel | None, timeout: float,
+                   retries: int) -> tuple[int, int]:
+    """Requests until ``part`` holds the whole file, resuming a connection that broke after making progress
+    ``retries`` times; (the file's size, the byte the first answered request began at)."""
+    resumed_from: int | None = None
+    attempt, allow_restart = 0, True
+    while True:
+        try:
+            total, first = _transfer(url, part, progress, cancel, timeout, allow_restart)
+            return total, first if resumed_from is None else resumed_from
+        except _Restart:
+            part.unlink(missing_ok=True)
+            resumed_from, allow_restart = 0, False
+        except _Broken as broken:
+            resumed_from = broken.first if resumed_from is None else resumed_from
+            if attempt >= retries or not broken.progressed:
+                raise DownloadError.about(
+                    url, f"the connection broke after {size_text(broken.done)} of {size_text(broken.total)} "
+                    f"({broken.reason}); {size_text(file_size(part))} are kept in '{part}': download again to resume"
+                ) from None
+            attempt += 1
+            _sleep(RETRY_DELAY_SECONDS * attempt, cancel)
+
+
+def _check_part(url: str, part: Path, expected: Expected, total: int, progress: Progress | None,
+                cancel: Cancel | None, check_weights: WeightsCheck | None) -> str:
+    """``checks.check`` of what arrived; a file that fails it is removed, and the error says so."""
+    try:
+        return check(part, expected, total, progress, cancel, check_weights)
     except Rejected as e:
         part.unlink(missing_ok=True)
         raise DownloadError.about(url, f"the file received {e.problem}; it was removed and nothing was "
@@ -122,12 +139,6 @@ def fetch(url: str, target: str | os.PathLike[str], *, expected: Expected | None
     except SharpError as e:  # the check itself could not run (not the file's fault): keep the file
         raise DownloadError.about(url, f"the file arrived but could not be checked ({e}); it is kept in '{part}' "
                                   "and checked again next time") from None
-    try:
-        os.replace(part, target)
-    except OSError as e:
-        raise OutputError.about(target, f"cannot be written ({e.strerror or e}); the checked download is kept in "
-                                f"'{part}'") from None
-    return Installed(target, file_size(target), summary, resumed_from=resumed_from or 0)
 
 
 def _prepare(target: Path) -> None:
@@ -148,25 +159,58 @@ def _prepare(target: Path) -> None:
         raise OutputError.about(target, f"cannot be written: no permission to write in '{folder}'")
 
 
+class _Complete(Exception):
+    """The server says the partial file is the whole file already (an earlier run stopped before its check)."""
+
+    def __init__(self, total: int) -> None:
+        super().__init__(total)
+        self.total = total
+
+
 def _transfer(url: str, part: Path, progress: Progress | None, cancel: Cancel | None, timeout: float,
               allow_restart: bool = True) -> tuple[int, int]:
     """One request: append what is missing to ``part``; (the file's full size, the byte this request began at)."""
     offset = file_size(part)
+    if cancel is not None and cancel():
+        raise Cancelled("download cancelled before its request was sent")
+    try:
+        response = _request(url, offset, timeout, allow_restart)
+    except _Complete as complete:
+        return complete.total, offset
+    with response:
+        mode, done, total = _answer(url, response, offset, allow_restart)
+        _check_space(part, None if total is None else total - done)
+        first = done
+        try:
+            out = open(part, mode)  # closed by the with below, also on errors
+        except OSError as e:
+            raise OutputError.about(part, f"cannot be written ({e.strerror or e})") from None
+        with out:
+            done = _receive(response, out, part, done, total, first, progress, cancel, timeout)
+    if total is not None and done < total:
+        raise _Broken("the server closed the connection early", done, total, first)
+    if total is not None and done > total:
+        part.unlink(missing_ok=True)
+        raise DownloadError.about(url, f"the server sent {done} bytes, more than the {total} it announced; "
+                                  "the download was removed")
+    return (done if total is None else total), first
+
+
+def _request(url: str, offset: int, timeout: float, allow_restart: bool) -> http.client.HTTPResponse:
+    """The answer to a request for ``url`` from byte ``offset``; ``DownloadError`` saying why there is none."""
     headers = {"User-Agent": USER_AGENT, "Accept-Encoding": "identity"}
     if offset:
         headers["Range"] = f"bytes={offset}-"
     host = urllib.parse.urlsplit(url).netloc
-    if cancel is not None and cancel():
-        raise Cancelled("download cancelled before its request was sent")
     try:
-        response = urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=timeout,
-                                          context=_ssl_context() if url.lower().startswith("https") else None)
+        return urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=timeout,
+                                      context=_ssl_context() if url.lower().startswith("https") else None)
     except urllib.error.HTTPError as e:
         with e:
             if e.code == 416 and offset:
                 total = _content_range(e.headers.get("Content-Range"))[2]
                 if total == offset:
-                    return total, offset  # complete already: an earlier run stopped before its check
+                    raise _Complete(total) from None
                 if allow_restart:
                     raise _Restart from None
             raise DownloadError.about(url, f"the server refused it (HTTP {e.code} {e.reason})") from None
@@ -181,57 +225,49 @@ def _transfer(url: str, part: Path, progress: Progress | None, cancel: Cancel | 
         raise DownloadError.about(url, f"no answer from {host} within {timeout:g} s") from None
     except (OSError, http.client.HTTPException, ValueError) as e:
         raise DownloadError.about(url, f"cannot be fetched from {host} ({e})") from None
-    with response:
-        if response.status == 206:
-            start, _, total = _content_range(response.headers.get("Content-Range"))
-            if start != offset:
-                if not allow_restart:
-                    raise DownloadError.about(url, f"the server sent bytes from {start} when asked for {offset}")
-                raise _Restart
-            mode, done = "ab", offset
-        elif response.status == 200:  # a full answer (no Range asked, or the server ignores it): start over
-            length = response.headers.get("Content-Length")
-            total = int(length) if length and length.isdigit() else None
-            mode, done = "wb", 0
-        else:
-            raise DownloadError.about(url, f"the server answered HTTP {response.status} {response.reason}, "
-                                      "not the file")
-        _check_space(part, None if total is None else total - done)
-        first = done
+
+
+def _answer(url: str, response: http.client.HTTPResponse, offset: int,
+            allow_restart: bool) -> tuple[str, int, int | None]:
+    """How to take the answer: (file mode, bytes already there, the file's size if announced)."""
+    if response.status == 206:
+        start, _, total = _content_range(response.headers.get("Content-Range"))
+        if start != offset:
+            if not allow_restart:
+                raise DownloadError.about(url, f"the server sent bytes from {start} when asked for {offset}")
+            raise _Restart
+        return "ab", offset, total
+    if response.status == 200:  # a full answer (no Range asked, or the server ignores it): start over
+        length = response.headers.get("Content-Length")
+        return "wb", 0, int(length) if length and length.isdigit() else None
+    raise DownloadError.about(url, f"the server answered HTTP {response.status} {response.reason}, not the file")
+
+
+def _receive(response: http.client.HTTPResponse, out: IO[bytes], part: Path, done: int, total: int | None,
+             first: int, progress: Progress | None, cancel: Cancel | None, timeout: float) -> int:
+    """The body into ``out`` as it arrives (a stall loses nothing); the bytes ``part`` holds then."""
+    if progress is not None:
+        progress("download", done, total)
+    while True:
+        if cancel is not None and cancel():
+            raise Cancelled(f"download cancelled: {size_text(done)} of {size_text(total)} kept in '{part}'; "
+                            "download again to resume")
         try:
-            out = open(part, mode)  # closed by the with below, also on errors
+            block = response.read1(CHUNK_BYTES)
+        except TimeoutError:
+            raise _Broken(f"no data for {timeout:g} s", done, total, first) from None
+        except (OSError, http.client.HTTPException) as e:
+            raise _Broken(str(e) or type(e).__name__, done, total, first) from None
+        if not block:
+            return done
+        try:
+            out.write(block)
         except OSError as e:
-            raise OutputError.about(part, f"cannot be written ({e.strerror or e})") from None
-        with out:
-            if progress is not None:
-                progress("download", done, total)
-            while True:
-                if cancel is not None and cancel():
-                    raise Cancelled(f"download cancelled: {size_text(done)} of {size_text(total)} kept in '{part}'; "
-                                    "download again to resume")
-                try:
-                    block = response.read1(CHUNK_BYTES)  # what has arrived: a stall loses nothing
-                except TimeoutError:
-                    raise _Broken(f"no data for {timeout:g} s", done, total, first) from None
-                except (OSError, http.client.HTTPException) as e:
-                    raise _Broken(str(e) or type(e).__name__, done, total, first) from None
-                if not block:
-                    break
-                try:
-                    out.write(block)
-                except OSError as e:
-                    raise OutputError.about(part, f"cannot be written ({e.strerror or e}); what arrived so far is "
-                                            "kept for resuming") from None
-                done += len(block)
-                if progress is not None:
-                    progress("download", done, total)
-    if total is not None and done < total:
-        raise _Broken("the server closed the connection early", done, total, first)
-    if total is not None and done > total:
-        part.unlink(missing_ok=True)
-        raise DownloadError.about(url, f"the server sent {done} bytes, more than the {total} it announced; "
-                                  "the download was removed")
-    return (done if total is None else total), first
+            raise OutputError.about(part, f"cannot be written ({e.strerror or e}); what arrived so far is kept "
+                                    "for resuming") from None
+        done += len(block)
+        if progress is not None:
+            progress("download", done, total)
 
 
 def _ssl_context() -> ssl.SSLContext:
