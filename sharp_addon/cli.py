@@ -105,6 +105,24 @@ def build_parser() -> argparse.ArgumentParser:
                    help="keep this fraction of the splats, the same ones every time")
     p.set_defaults(run=_convert)
 
+    _add_predict_parser(sub)
+
+    p = sub.add_parser("check", help="say whether PyTorch and the SHARP checkpoint are present, and how SHARP "
+                       "would run here (device, precision and why)")
+    p.add_argument("-c", "--checkpoint", help=f"checkpoint file (default: ${dependencies.ENV_CHECKPOINT}, "
+                   "then the torch hub cache)")
+    p.add_argument("--device", choices=DEVICES, default="auto")
+    p.add_argument("--precision", choices=PRECISIONS, default="auto")
+    p.set_defaults(run=_check)
+
+    from .download import add_parser as add_download_parser  # its options live beside the download code
+
+    add_download_parser(sub)
+    return parser
+
+
+def _add_predict_parser(sub: Any) -> None:
+    """``predict``: the batch conversion's options."""
     p = sub.add_parser("predict", help="photos to 3D Gaussians: PLY files, Blender scenes (.blend), renders",
                        description="Convert photos in one batch: the model loads once; one progress line per "
                        "image; outputs appear only when complete (written under .sharp-*.tmp names, then renamed).")
@@ -146,19 +164,6 @@ def build_parser() -> argparse.ArgumentParser:
                    help="exit with status 0 when some images failed as long as one was converted or done "
                    "before (1 only when every image failed); without it, 0 only when none failed")
     p.set_defaults(run=_predict)
-
-    p = sub.add_parser("check", help="say whether PyTorch and the SHARP checkpoint are present, and how SHARP "
-                       "would run here (device, precision and why)")
-    p.add_argument("-c", "--checkpoint", help=f"checkpoint file (default: ${dependencies.ENV_CHECKPOINT}, "
-                   "then the torch hub cache)")
-    p.add_argument("--device", choices=DEVICES, default="auto")
-    p.add_argument("--precision", choices=PRECISIONS, default="auto")
-    p.set_defaults(run=_check)
-
-    from .download import add_parser as add_download_parser  # its options live beside the download code
-
-    add_download_parser(sub)
-    return parser
 
 
 def main(argv: Sequence[str] | None = None, scene_writer: SceneWriter | None = None) -> int:
