@@ -55,16 +55,14 @@ def main() -> int:
     from PIL import Image
 
     from sharp_addon.blender import camera_moves, scene
+    from sharp_addon.blender.render_setup import cycles_on_cpu
 
     height = args.width * 3 // 4
     bpy.ops.wm.read_homefile(use_empty=True, use_factory_startup=True)
     made = scene.gaussians_to_object(lifted_photo(args.width, height), "sample")
     camera_moves.add_camera_move(made.splats, args.preset, args.frames, loop=True)
     s = bpy.context.scene
-    s.render.engine = "CYCLES"
-    s.cycles.device = "CPU"
-    s.cycles.samples = args.samples
-    s.cycles.use_denoising = False
+    cycles_on_cpu(s, args.samples)
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         camera_moves.render_camera_move(s, frames_dir=Path(tmp) / "frames")

@@ -120,6 +120,7 @@ def blender_child(args: argparse.Namespace) -> None:
 
     from sharp_addon.blender import compat
     from sharp_addon.blender import scene as splat_scene
+    from sharp_addon.blender.render_setup import cycles_on_cpu
     from tests.support.renders import eevee_id
 
     gemm_s = numpy_gemm_s()
@@ -133,8 +134,7 @@ def blender_child(args: argparse.Namespace) -> None:
     scene = bpy.context.scene
     scene.render.resolution_percentage = args.percentage
     if args.engine == "cycles":
-        scene.render.engine = "CYCLES"
-        scene.cycles.device, scene.cycles.samples, scene.cycles.use_denoising = "CPU", args.samples, False
+        cycles_on_cpu(scene, args.samples)
     else:
         scene.render.engine = eevee_id(bpy)
         scene.eevee.taa_render_samples = args.samples

@@ -70,11 +70,7 @@ def build_scene(bpy, args: argparse.Namespace) -> int:
           f"camera '{bpy.context.scene.camera.name}'", flush=True)
     bpy.ops.wm.save_as_mainfile(filepath=str(out / f"{stem}.blend"))
     scene = bpy.context.scene
-    scene.render.engine = "CYCLES"
-    scene.cycles.device = "CPU"
-    scene.cycles.samples = 4
-    scene.cycles.use_denoising = False
-    scene.render.resolution_percentage = 50
+    sys.modules[MODULE + ".blender.render_setup"].cycles_on_cpu(scene, percentage=50)
     scene.render.image_settings.file_format = "PNG"
     scene.render.filepath = str(out / f"{stem}_render.png")
     bpy.ops.render.render(write_still=True)

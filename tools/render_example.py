@@ -101,6 +101,7 @@ def main() -> int:
     import bpy
 
     from sharp_addon.blender import scene as splat_scene
+    from sharp_addon.blender.render_setup import cycles_on_cpu
 
     if args.image:
         if not args.checkpoint:
@@ -124,11 +125,7 @@ def main() -> int:
     bpy.ops.wm.read_factory_settings(use_empty=True)
     splat_scene.gaussians_to_object(g, name)
     scene = bpy.context.scene
-    scene.render.engine = "CYCLES"
-    scene.cycles.device = "CPU"
-    scene.cycles.samples = args.samples
-    scene.cycles.use_denoising = False
-    scene.render.resolution_percentage = args.scale
+    cycles_on_cpu(scene, args.samples, percentage=args.scale)
     scene.render.image_settings.file_format = "PNG"
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -20,9 +20,9 @@ def render_rgba(bpy, engine: str, path: Path, samples: int) -> np.ndarray:
     scene = bpy.context.scene
     scene.render.engine = engine
     if engine == "CYCLES":
-        scene.cycles.device = "CPU"
-        scene.cycles.samples = samples
-        scene.cycles.use_denoising = False
+        from sharp_addon.blender.render_setup import cycles_on_cpu
+
+        cycles_on_cpu(scene, samples)
         scene.cycles.filter_width = 0.01
     else:
         scene.eevee.taa_render_samples = samples
