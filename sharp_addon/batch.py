@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import ImageError, OutputError, SharpError
-from .files import atomic_output, is_temporary, path_kind  # noqa: F401 - atomic_output, is_temporary: re-exported for tests
+from .files import atomic_output, path_kind
 from .image import IMAGE_SUFFIXES
 
 _GLOB_CHARACTERS = re.compile(r"[*?\[]")

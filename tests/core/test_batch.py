@@ -1,4 +1,4 @@
-"""Batch conversion without Blender: the image list, ranges, output names, atomic outputs, predict's options."""
+"""Batch conversion without Blender: the image list, ranges, output names, predict's options."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 
 from sharp_addon import batch, ply
 from sharp_addon.cli import main
-from sharp_addon.errors import ImageError, OutputError, SharpError
+from sharp_addon.errors import ImageError, SharpError
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -95,27 +95,6 @@ def test_ranges():
     assert list(batch.select_range(10, 8, 20)) == [8, 9]  # the end is clipped to the batch
     with pytest.raises(SharpError, match="starts past the last of the 10 images"):
         batch.select_range(10, 10, 12)
-
-
-def test_atomic_output_appears_whole_with_the_umask_permissions_or_not_at_all(tmp_path):
-    final = tmp_path / "scene.blend"
-    old = os.umask(0o027)
-    try:
-        with batch.atomic_output(final) as tmp:
-            assert batch.is_temporary(tmp.parent.name) and tmp.parent.parent == tmp_path
-            assert tmp.suffix == ".tmp"  # not the final suffix: a recursive search for *.blend misses it
-            tmp.write_bytes(b"complete")
-            assert not final.exists()
-    finally:
-        os.umask(old)
-    assert final.read_bytes() == b"complete" and final.stat().st_mode & 0o777 == 0o640
-    with pytest.raises(RuntimeError), batch.atomic_output(final) as tmp:
-        tmp.write_bytes(b"half")
-        raise RuntimeError("killed midway")
-    assert final.read_bytes() == b"complete"
-    with pytest.raises(OutputError, match="was not written"), batch.atomic_output(tmp_path / "none.png"):
-        pass
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["scene.blend"]  # no temporary folder left
 
 
 def test_blend_outside_blender_and_render_without_a_scene_are_refused(tmp_path, capsys):

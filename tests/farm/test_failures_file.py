@@ -12,8 +12,8 @@ import os
 
 import pytest
 
-from sharp_addon.batch import is_temporary
 from sharp_addon.cli import main
+from sharp_addon.files import is_temporary
 
 
 def rows(listing) -> list[list[str]]:
