@@ -1,5 +1,5 @@
 """How faithfully Cycles shows the splats: PSNR of Blender's render against the exact 3DGS renderer
-on the same splats, from the photo's camera and from a moved one (issue 11's goal: >= 35 dB).
+on the same splats, from the photo's camera and from a moved one (the goal: >= 35 dB).
 
 The exact render runs in-process where torch is, else in the worker with the test suite's Python
 for Inference (the 3.13 environments have no torch). Small scenes (``tests/support/fidelity.py``), 64 x 48

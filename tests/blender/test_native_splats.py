@@ -1,6 +1,6 @@
 """Blender 5.3's native Gaussian splats: our splat object is a native splat cloud that renders in
 Cycles as the Gaussians say, keeps the SHARP Splats filters, survives save and reopen, and goes
-through Blender's own PLY importer and back (issue 11)."""
+through Blender's own PLY importer and back."""
 
 from __future__ import annotations
 

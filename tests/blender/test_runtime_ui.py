@@ -18,7 +18,6 @@ import sys
 import time
 import venv
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -28,6 +27,7 @@ from tests.conftest import ADDON_MODULE, HAS_TORCH, ROOT
 from tests.support.blender_data import id_names
 from tests.support.modal import ModalDriver
 from tests.support.package_index import FAKE_TORCH, FAKE_TORCH_LOG
+from tests.support.ui_layout import RecordingLayout
 
 pytestmark = pytest.mark.blender
 
@@ -162,40 +162,8 @@ def test_a_python_for_inference_that_cannot_serve_is_named_and_changes_nothing(
 # ---- what the preferences show --------------------------------------------------------------------
 
 
-class Layout:
-    """Records what a draw function shows (Blender has no UI layouts in background mode)."""
-
-    def __init__(self, lines: list[tuple] | None = None) -> None:
-        self.lines = [] if lines is None else lines
-        self.enabled = self.active = self.alert = True
-
-    def box(self) -> Layout:
-        return Layout(self.lines)
-
-    row = column = box
-
-    def label(self, text: str = "", icon: str = "NONE") -> None:
-        self.lines.append(("label", text, icon))
-
-    def prop(self, data, name: str, **kwargs) -> None:
-        self.lines.append(("prop", name, getattr(data, name)))
-
-    def operator(self, idname: str, text: str = "", icon: str = "NONE") -> SimpleNamespace:
-        self.lines.append(("operator", idname, text))
-        return SimpleNamespace()
-
-    def operator_menu_enum(self, idname: str, prop: str, text: str = "", icon: str = "NONE") -> None:
-        self.lines.append(("menu", idname, prop, text))
-
-    def separator(self) -> None:
-        pass
-
-    def texts(self) -> str:
-        return "\n".join(str(line[1]) + " " + str(line[2]) for line in self.lines)
-
-
-def drawn(bpy) -> Layout:
-    layout = Layout()
+def drawn(bpy) -> RecordingLayout:
+    layout = RecordingLayout()
     addon_module("runtime_ui").draw_runtime(layout, bpy.context)
     return layout
 

@@ -7,9 +7,7 @@ from __future__ import annotations
 import importlib
 import os
 import re
-import time
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 
@@ -17,6 +15,7 @@ from sharp_addon.files import size_text
 from tests.conftest import ADDON_MODULE
 from tests.support.http_server import BLOCK, closed_port, corrupted
 from tests.support.modal import ModalDriver
+from tests.support.ui_layout import RecordingLayout
 
 pytestmark = pytest.mark.blender
 
@@ -85,29 +84,6 @@ def follow_download(bpy, weights, panel, url: str) -> tuple[ModalDriver, list[st
     driver.operator.modal = modal_and_panel
     assert driver.start() == {"RUNNING_MODAL"}, driver.reports
     return driver, lines
-
-
-class Layout:
-    """Stands in for a UILayout (there is none without a window) and records what is drawn."""
-
-    def __init__(self, calls=None, enabled=True):
-        self.calls = [] if calls is None else calls
-        self.enabled = enabled
-
-    def _child(self, *args, **kwargs):
-        return Layout(self.calls)
-
-    row = column = box = _child
-
-    def __getattr__(self, name):
-        def draw(*args, **kwargs):
-            self.calls.append((name, args[0] if args else kwargs.get("text"), kwargs, self.enabled))
-            return SimpleNamespace()
-
-        return draw
-
-    def drawn(self, kind):
-        return [(what, kwargs, enabled) for name, what, kwargs, enabled in self.calls if name == kind]
 
 
 # ---- where the weights go ------------------------------------------------------------------------------
@@ -204,7 +180,7 @@ def test_the_weights_section_offers_what_fits(weights, panel, bpy_session, prefs
     prefs.checkpoint_path = ""
     monkeypatch.setenv("TORCH_HOME", str(target.parent / "no-torch-home"))
     monkeypatch.delenv("SHARP_CHECKPOINT", raising=False)
-    layout = Layout()
+    layout = RecordingLayout()
     monkeypatch.setattr(panel, "online_access", lambda: False)
     panel.draw_weights(layout, context)
     buttons = {what: enabled for what, _, enabled in layout.drawn("operator")}
@@ -215,7 +191,7 @@ def test_the_weights_section_offers_what_fits(weights, panel, bpy_session, prefs
     assert f"Models folder: {weights.models_folder()}" in labels
     weights.download.part_path(target).write_bytes(b"x" * 5000)  # an interrupted download
     monkeypatch.setattr(panel, "online_access", lambda: True)
-    layout = Layout()
+    layout = RecordingLayout()
     panel.draw_weights(layout, context)
     download_button = next(kw for what, kw, _ in layout.drawn("operator") if what == "sharp.download_weights")
     assert download_button["text"] == "Resume Download (5000 bytes done)"
@@ -324,7 +300,7 @@ def test_nothing_is_downloaded_before_the_licence_is_accepted(weights, panel, bp
                        r"https://github\.com/apple/ml-sharp/blob/main/LICENSE_MODEL.*tick"):
         bpy.ops.sharp.download_weights(url=server.url)
     assert server.requests == [] and not target.exists()
-    layout = Layout()
+    layout = RecordingLayout()
     panel.draw_weights(layout, bpy.context)
     buttons = {what: enabled for what, _, enabled in layout.drawn("operator")}
     assert buttons["sharp.download_weights"] is False and "wm.url_open" in buttons

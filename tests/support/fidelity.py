@@ -2,7 +2,7 @@
 
 Shared by ``tests/blender/test_fidelity.py`` (small scenes, Cycles, in the suite) and
 ``bench/fidelity.py`` (EEVEE, native 5.3 splats, the full-size scene). The scenes are the ones
-issue 11 names: one isotropic splat, a thin splat seen edge-on, overlapping colours, a 3000-splat
+the fidelity work names: one isotropic splat, a thin splat seen edge-on, overlapping colours, a 3000-splat
 anisotropic slab; ``sharp_shaped`` builds two layers of splats about a pixel wide on a depth field,
 the shape of a SHARP prediction, at any size.
 
