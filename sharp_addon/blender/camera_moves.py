@@ -131,9 +131,11 @@ def render_steps(scene: bpy.types.Scene, frames_dir: Path | None = None, video: 
                 exact_render.render_exact(scene, exact_splats, scene.camera, [frame], outputs=[render.filepath])
                 yield done, len(frames)
                 continue
-            try:
-                bpy.ops.render.render(write_still=True, scene=scene.name)
-            except RuntimeError as e:
+            try:  # saved by save_render, not write_still: no "Saved:" line names a scratch file (a farm
+                # worker takes such lines as the task's latest image, which would be gone by then)
+                bpy.ops.render.render(write_still=False, scene=scene.name)
+                bpy.data.images["Render Result"].save_render(filepath=render.filepath, scene=scene)
+            except (RuntimeError, KeyError) as e:
                 raise OutputError.about(render.filepath, f"cannot be rendered ({str(e).strip()})") from None
             yield done, len(frames)
         pngs = sorted(scratch.glob("frame_*.png"))
