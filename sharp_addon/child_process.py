@@ -41,7 +41,9 @@ from .errors import DependencyError, SharpError
 PACKAGE_DIR = Path(__file__).resolve().parent
 ENV_PATH = "SHARP_WORKER_SYS_PATH"  # the folders a child puts in front of its sys.path (a JSON list)
 PYTHON_SUBJECT = "Python for Inference"  # how messages name another interpreter
-KILL_GRACE_SECONDS = 0.5
+KILL_GRACE_SECONDS = 0.5  # for the reader thread to see the end of a killed child's output
+KILL_WAIT_SECONDS = 5.0  # for a killed child to be gone
+STDERR_TAIL_BYTES = 64 * 1024  # what is read of a child's stderr for a message
 
 
 # ---- which Python, with which path ----------------------------------------------------------------
@@ -206,7 +208,8 @@ class ChildProcess:
         return self.process.wait(timeout)
 
     def kill(self) -> None:
-        """End the child now (its process group, when it has one); returns once it is gone."""
+        """End the child now, with everything it started when it has a process group of its own; returns
+        once it is gone (or after ``KILL_WAIT_SECONDS`` for a process the system cannot end at once)."""
         atexit.unregister(self.kill)
         process = self.process
         if process.stdin is not None:
@@ -214,15 +217,20 @@ class ChildProcess:
                 process.stdin.close()
             except OSError:
                 pass
-        if process.poll() is None:
-            try:
-                if self.own_group and os.name != "nt":
-                    os.killpg(process.pid, signal.SIGKILL)
-                else:
-                    process.kill()
-            except OSError:  # gone between the poll and the kill
-                pass
-        process.wait()
+        try:
+            if self.own_group and os.name != "nt":
+                os.killpg(process.pid, signal.SIGKILL)  # also when the leader is gone: its children may not be
+            elif self.own_group:
+                subprocess.run(["taskkill", "/T", "/F", "/PID", str(process.pid)], capture_output=True,
+                               timeout=KILL_WAIT_SECONDS, **popen_flags())
+            if process.poll() is None:
+                process.kill()
+        except (OSError, subprocess.SubprocessError):  # gone already
+            pass
+        try:
+            process.wait(KILL_WAIT_SECONDS)
+        except subprocess.TimeoutExpired:  # stuck in the kernel: it goes when the system lets it
+            pass
         self._reader.join(KILL_GRACE_SECONDS)
 
     def stderr_lines(self) -> list[str]:
@@ -230,10 +238,13 @@ class ChildProcess:
         if self._stderr is None:
             return []
         try:
-            self._stderr.seek(0)
-            return [line.strip() for line in self._stderr.read().splitlines() if line.strip()]
+            size = self._stderr.seek(0, os.SEEK_END)
+            self._stderr.seek(max(0, size - STDERR_TAIL_BYTES))  # a long-lived worker's stderr grows
+            text = self._stderr.read()
         except (OSError, ValueError):
             return []
+        lines = text.splitlines()[1 if size > STDERR_TAIL_BYTES else 0:]  # the first may be cut
+        return [line.strip() for line in lines if line.strip()]
 
     def stderr_tail(self, lines: int = 3) -> str:
         """The child's last non-empty stderr lines joined with " | " ("" when there are none)."""

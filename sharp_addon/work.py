@@ -115,6 +115,10 @@ class Steps:
         except SharpError as e:
             self._ended, self.error = True, e
             self._close()
+        except Exception:  # a bug: ended, never taken for success, and the caller sees it
+            self._ended, self.error = True, SharpError("the work stopped on an internal error")
+            self._close()
+            raise
         return self._ended
 
     def status_text(self) -> str:

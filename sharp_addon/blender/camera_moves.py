@@ -105,8 +105,32 @@ def render_steps(scene: bpy.types.Scene, frames_dir: Path | None = None, video: 
     With ``exact_splats`` each frame is that splat object through the exact 3DGS renderer
     (``exact_render.render_exact``, in the worker) instead of the scene's engine. The frames go to
     ``frames_dir`` (PNG, ``frame_0001.png``...) and/or ``video`` (H.264 MP4); both appear only when
-    everything is rendered. Closing the generator early (Esc) removes the scratch.
+    everything is rendered. Closing the generator early (Esc) removes the scratch. Between steps the
+    scene and the splats are found again by name (an undo meanwhile makes new ones of them).
     """
+    targets = _outputs(scene, frames_dir, video)
+    try:
+        scratch = Path(tempfile.mkdtemp(prefix=".sharp-", suffix=".tmp", dir=targets[0].parent))
+    except OSError as e:
+        raise OutputError.about(targets[0], f"cannot be written ({e.strerror or e})") from None
+    name, splats = scene.name, None if exact_splats is None else exact_splats.name
+    saved = (scene.render.filepath, scene.render.image_settings.file_format, scene.frame_current)
+    frames = range(scene.frame_start, scene.frame_end + 1)
+    try:
+        for done, frame in enumerate(frames, start=1):
+            _render_frame(_scene_named(name), frame, scratch / FRAME_NAME.format(done), splats)
+            yield done, len(frames)
+        _publish(_scene_named(name), scratch, len(frames), frames_dir, video)
+    finally:
+        live = bpy.data.scenes.get(name)
+        if live is not None:
+            live.render.filepath, live.render.image_settings.file_format = saved[0], saved[1]
+            live.frame_set(saved[2])
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _outputs(scene: bpy.types.Scene, frames_dir: Path | None, video: Path | None) -> list[Path]:
+    """The outputs asked for; ``CameraMoveError`` / ``OutputError`` when they cannot be made."""
     if frames_dir is None and video is None:
         raise CameraMoveError.about(scene.name, "a render needs a frames folder or a video file")
     if scene.camera is None:
@@ -115,44 +139,53 @@ def render_steps(scene: bpy.types.Scene, frames_dir: Path | None = None, video: 
     for target in targets:
         if not target.parent.is_dir():
             raise OutputError.about(target, "cannot be written (its folder does not exist)")
+    return targets
+
+
+def _scene_named(name: str) -> bpy.types.Scene:
+    scene = bpy.data.scenes.get(name)
+    if scene is None:
+        raise CameraMoveError.about(name, "is gone (deleted or undone) while its move was rendered", subject="scene")
+    return scene
+
+
+def _render_frame(scene: bpy.types.Scene, frame: int, path: Path, splats: str | None) -> None:
+    """One frame of the scene camera to ``path`` (PNG): the scene's engine, or the named splat object exactly."""
+    scene.frame_set(frame)
+    scene.render.image_settings.file_format = "PNG"
+    scene.render.filepath = str(path)
+    if splats is not None:
+        obj = bpy.data.objects.get(splats)
+        if obj is None:
+            raise CameraMoveError.about(splats, "is gone (deleted or undone) while its move was rendered")
+        exact_render.render_exact(scene, obj, scene.camera, [frame], outputs=[path])
+        return
+    try:  # saved by save_render, not write_still: no "Saved:" line names a scratch file (a farm
+        # worker takes such lines as the task's latest image, which would be gone by then)
+        bpy.ops.render.render(write_still=False, scene=scene.name)
+        bpy.data.images["Render Result"].save_render(filepath=str(path), scene=scene)
+    except (RuntimeError, KeyError) as e:
+        raise OutputError.about(path, f"cannot be rendered ({str(e).strip()})") from None
+
+
+def _publish(scene: bpy.types.Scene, scratch: Path, count: int, frames_dir: Path | None, video: Path | None) -> None:
+    """The rendered frames to their folder and/or encoded to the video, each appearing whole."""
+    pngs = sorted(scratch.glob("frame_*.png"))
+    target = frames_dir or video
+    assert target is not None
+    if len(pngs) != count:
+        raise OutputError.about(target, f"only {len(pngs)} of {count} frames were written")
     try:
-        scratch = Path(tempfile.mkdtemp(prefix=".sharp-", suffix=".tmp", dir=targets[0].parent))
-    except OSError as e:
-        raise OutputError.about(targets[0], f"cannot be written ({e.strerror or e})") from None
-    render = scene.render
-    saved = (render.filepath, render.image_settings.file_format, scene.frame_current)
-    frames = range(scene.frame_start, scene.frame_end + 1)
-    try:
-        render.image_settings.file_format = "PNG"
-        for done, frame in enumerate(frames, start=1):
-            scene.frame_set(frame)
-            render.filepath = str(scratch / FRAME_NAME.format(done))
-            if exact_splats is not None:
-                exact_render.render_exact(scene, exact_splats, scene.camera, [frame], outputs=[render.filepath])
-                yield done, len(frames)
-                continue
-            try:  # saved by save_render, not write_still: no "Saved:" line names a scratch file (a farm
-                # worker takes such lines as the task's latest image, which would be gone by then)
-                bpy.ops.render.render(write_still=False, scene=scene.name)
-                bpy.data.images["Render Result"].save_render(filepath=render.filepath, scene=scene)
-            except (RuntimeError, KeyError) as e:
-                raise OutputError.about(render.filepath, f"cannot be rendered ({str(e).strip()})") from None
-            yield done, len(frames)
-        pngs = sorted(scratch.glob("frame_*.png"))
-        if len(pngs) != len(frames):
-            raise OutputError.about(targets[0], f"only {len(pngs)} of {len(frames)} frames were written")
         if video is not None:
             encoded = scratch / "video.mp4"
             encode_video(pngs, encoded, scene.render.fps, scene.render.fps_base)
             os.replace(encoded, video)
         if frames_dir is not None:
-            if frames_dir.exists():
+            if frames_dir.is_dir():
                 shutil.rmtree(frames_dir)
             _move_frames(pngs, frames_dir)
-    finally:
-        render.filepath, render.image_settings.file_format = saved[0], saved[1]
-        scene.frame_set(saved[2])
-        shutil.rmtree(scratch, ignore_errors=True)
+    except OSError as e:
+        raise OutputError.about(target, f"cannot be written ({e.strerror or e})") from None
 
 
 def _move_frames(pngs: list[Path], folder: Path) -> None:

@@ -129,25 +129,26 @@ class ExactRender:
 
     def __init__(self, bl_scene: bpy.types.Scene, splat_obj: bpy.types.Object, camera_obj: bpy.types.Object | None,
                  frames: Sequence[int], outputs: Sequence[os.PathLike[str] | str] | None = None,
-                 device: str = "cpu", eps2d: float = 0.0, progress: Callable[[str, float], None] | None = None) -> None:
+                 device: str = "cpu", eps2d: float = 0.0, progress: Callable[[str, float], None] | None = None,
+                 keep_images: bool = True) -> None:
         if not frames:
             raise SharpError("No frames to render")
         if outputs is not None and len(outputs) != len(frames):
             raise SharpError(f"{len(frames)} frames to render but {len(outputs)} output files")
-        self.scene, self.frames = bl_scene, list(frames)
+        self.scene_name, self.frames = bl_scene.name, list(frames)  # by name: an undo makes a new scene
         self.outputs = None if outputs is None else [Path(p) for p in outputs]
         gaussians = scene.shown_gaussians(splat_obj)
         scale = splat_scale(splat_obj)
         if abs(scale - 1.0) > 1e-7:
             gaussians = gaussians.transformed(np.eye(3), scale=scale)
         cameras = cameras_for_frames(bl_scene, splat_obj, camera_obj, self.frames)
-        self.request = RenderRequest(gaussians, cameras, device=device, eps2d=eps2d)
+        self.request = RenderRequest(gaussians, cameras, device=device, eps2d=eps2d, keep_images=keep_images)
         self.progress = progress
         self.job: WorkerJob | None = None
         self.written: list[Path] = []
         self.save_error: SharpError | None = None
         self._cancelled = False
-        self._scratch: bpy.types.Image | None = None
+        self._scratch: str | None = None  # the image frames are saved through, by name (undo)
 
     def start(self) -> ExactRender:
         self.job = runner.worker().submit(self.request, on_progress=self.progress, on_frame=self._save_frame)
@@ -190,25 +191,32 @@ class ExactRender:
             for path in self.written:
                 path.unlink(missing_ok=True)
             self.written.clear()
-        if self._scratch is not None:
-            bpy.data.images.remove(self._scratch)
-            self._scratch = None
+        scratch = bpy.data.images.get(self._scratch) if self._scratch is not None else None
+        if scratch is not None:
+            bpy.data.images.remove(scratch)
+        self._scratch = None
         runner.finished_run()
 
     def _save_frame(self, index: int, path: Path) -> None:
         """A frame is complete: write its file (in poll, on Blender's main thread)."""
         if self.outputs is None or self.save_error is not None:
             return
+        final = self.outputs[index]
         try:
             premultiplied = np.load(path, allow_pickle=False)
             height, width = premultiplied.shape[:2]
-            if self._scratch is None:
-                self._scratch = new_float_image(SCRATCH_IMAGE_NAME, width, height)
-            fill_image(self._scratch, premultiplied)
-            final = self.outputs[index]
+            scene = bpy.data.scenes.get(self.scene_name)
+            if scene is None:
+                raise OutputError.about(final, f"cannot be saved: scene '{self.scene_name}' is gone (deleted or "
+                                        "undone)")
+            image = bpy.data.images.get(self._scratch) if self._scratch is not None else None
+            if image is None:
+                image = new_float_image(SCRATCH_IMAGE_NAME, width, height)
+                self._scratch = image.name
+            fill_image(image, premultiplied)
             with atomic_output(final) as tmp:
                 try:
-                    self._scratch.save_render(str(tmp), scene=self.scene)
+                    image.save_render(str(tmp), scene=scene)
                 except RuntimeError as e:
                     raise OutputError.about(final, f"cannot be saved ({e})") from None
             self.written.append(final)
@@ -251,8 +259,8 @@ def report_rendered(operator: Any, context: Any, plan: ExactRender, images: list
     image = show_image(context, images[-1])
     files = f"; {len(plan.written)} file{'s' if len(plan.written) != 1 else ''} in {plan.written[0].parent}" \
         if plan.written else ""
-    operator.report({"INFO"}, f"Rendered {len(images)} frame{'s' if len(images) != 1 else ''} exactly into "
-                    f"'{image.name}'{files}")
+    count = len(plan.frames)
+    operator.report({"INFO"}, f"Rendered {count} frame{'s' if count != 1 else ''} exactly into '{image.name}'{files}")
     return {"FINISHED"}
 
 
@@ -293,7 +301,9 @@ class SHARP_OT_render_exact(LongOperator, bpy.types.Operator):
             raise SharpError(f"Scene '{bl_scene.name}' has no camera to render through; add one and make it the "
                              "scene camera")
         outputs = frame_outputs(bl_scene, frames) if self.animation or self.write_files else None
-        self._plan = ExactRender(bl_scene, splat_obj, bl_scene.camera, frames, outputs, device=preferred_device())
+        # the operator shows the last frame and writes the others as they come: it keeps no other in memory
+        self._plan = ExactRender(bl_scene, splat_obj, bl_scene.camera, frames, outputs, device=preferred_device(),
+                                 keep_images=False)
         return self._plan.start()
 
     def work_ended(self, context: bpy.types.Context, work: Work) -> None:

@@ -66,27 +66,36 @@ class ModalSession:
         return {"RUNNING_MODAL"}
 
     def handle(self, context: Any, event_type: str) -> Result:
-        """The operator's ``modal`` for one event: Esc cancels, a timer tick polls the work."""
+        """The operator's ``modal`` for one event: Esc cancels, a timer tick polls the work. A bug (an
+        exception other than ``SharpError``) stops the work and takes down what shows it before it
+        propagates: Blender ends the operator then without calling ``cancel``."""
         if self._ended:
             return {"CANCELLED"}
-        if event_type == "ESC":
-            self.work.cancel()
-        elif event_type != "TIMER":
+        if event_type not in ("ESC", "TIMER"):
             return {"PASS_THROUGH"}
-        if not self.work.poll():
-            context.window_manager.progress_update(int(100 * min(max(self.work.fraction, 0.0), 1.0)))
-            self._show(context)
-            return {"PASS_THROUGH"}
+        try:
+            if event_type == "ESC":
+                self.work.cancel()
+            if not self.work.poll():
+                context.window_manager.progress_update(int(100 * min(max(self.work.fraction, 0.0), 1.0)))
+                self._show(context)
+                return {"PASS_THROUGH"}
+        except Exception:
+            self.abort(context, silent=True)
+            raise
         self.end(context)
         if self.silent:
             return {"CANCELLED"}
         return self.operator.conclude(context, self.work)
 
     def abort(self, context: Any, silent: bool = False) -> None:
-        """Stop the work now and take down what shows it (Blender ended the operator, or the add-on is disabled)."""
+        """Stop the work now and take down what shows it (Blender ended the operator, the add-on is
+        disabled, or the work raised a bug), whatever stopping it raises."""
         self.silent = self.silent or silent
-        self.work.cancel()
-        self.end(context)
+        try:
+            self.work.cancel()
+        finally:
+            self.end(context)
 
     def end(self, context: Any) -> None:
         """Remove the timer, the progress bar and the status text; the operator's ``work_ended`` runs once."""
@@ -100,8 +109,8 @@ class ModalSession:
             self._timer = None
             wm.progress_end()
         _status.pop(id(self), None)
-        if context.workspace is not None:
-            context.workspace.status_text_set(None)
+        if context.workspace is not None:  # another work still followed keeps the status bar
+            context.workspace.status_text_set(next(reversed(_status.values()), None))
         self.operator.work_ended(context, self.work)
         if self.operator.redraws_preferences:
             redraw_preferences(context)
@@ -174,8 +183,7 @@ class LongOperator:
             self._session.abort(context)
 
     def follows_modally(self, context: Any) -> bool:
-        """The one decision: modal when invoked from Blender's UI, synchronous in background Blender and scripts."""
-        return not bpy.app.background and bool(self.options.is_invoke) and context.window is not None  # type: ignore[attr-defined]
+        return runs_modally(bpy.app.background, context.window is not None, self.options)  # type: ignore[attr-defined]
 
     def add_modal_handler(self, context: Any) -> None:
         context.window_manager.modal_handler_add(self)
@@ -188,6 +196,15 @@ class LongOperator:
             return self.finish_work(context, work.result)
         except SharpError as e:
             return report_error(self, e)
+
+
+def runs_modally(background: bool, has_window: bool, options: Any) -> bool:
+    """The one decision: modal when invoked from Blender's UI; synchronous in background Blender, from
+    scripts, and when Blender repeats the operator (the redo panel, Repeat Last: ``is_invoke`` stays set
+    then, and a redo that went modal would be a failed redo to Blender)."""
+    if background or not has_window or not options.is_invoke:
+        return False
+    return not (options.is_repeat or options.is_repeat_last)
 
 
 def stop_all(context: Any = None) -> None:

@@ -24,6 +24,7 @@ from ..worker import check_checkpoint as check_in_worker
 from .addon import ADDON_PACKAGE, preference
 
 _worker: InferenceWorker | None = None
+_held_back: str | None = None  # why no worker may start now (a GPU runtime is being put in its place)
 _probes: dict[tuple, runtimes.PythonProbe] = {}  # Python for Inference checks, per file (path, size, time)
 
 
@@ -118,6 +119,8 @@ def worker() -> InferenceWorker:
     """The session's worker (its process starts with the first job), built for the current choice
     of Python and runtime; ``DependencyError`` when the Python for Inference cannot serve."""
     global _worker
+    if _held_back is not None:
+        raise SharpError(_held_back)
     python, runtime = inference_python(), active_runtime()
     if _worker is not None and (_worker.python, _worker.runtime) != (python or sys.executable, runtime) \
             and not _worker.busy:
@@ -148,6 +151,13 @@ def release() -> None:
         if _worker.busy:
             raise SharpError("SHARP is converting an image; wait for it or cancel it first")
         _worker.stop()
+
+
+def hold_back(reason: str | None) -> None:
+    """Refuse to start work in a worker for ``reason`` (None: allow it again), e.g. while a GPU runtime
+    install may replace the runtime folder a worker would load its torch from."""
+    global _held_back
+    _held_back = reason
 
 
 def finished_run() -> None:

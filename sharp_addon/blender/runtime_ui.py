@@ -146,9 +146,10 @@ def start_install(key: str) -> runtimes.RuntimeInstall:
     root = runner.runtime_root(create=True)
     if root is None:
         raise SharpError("the GPU runtime needs the add-on installed as an extension (it has no user folder)")
-    runner.release()  # the worker must not hold the old runtime's files
+    runner.release()  # the worker must not hold the old runtime's files, nor start on them meanwhile
     install = runtimes.RuntimeInstall(runtimes.RUNTIMES[key], root)
     _install = install.start()
+    runner.hold_back("a GPU runtime is being installed: SHARP runs once it is done or cancelled")
     return install
 
 
@@ -175,6 +176,9 @@ class SHARP_OT_install_gpu_runtime(LongOperator, bpy.types.Operator):
 
     def start_work(self, context: bpy.types.Context) -> Work:
         return start_install(self.runtime)
+
+    def work_ended(self, context: bpy.types.Context, work: Work) -> None:
+        runner.hold_back(None)
 
     def finish_work(self, context: bpy.types.Context, result: runtimes.InstalledRuntime) -> Result:
         found = result.probe
@@ -248,6 +252,7 @@ def cancel_install() -> None:
     install = current_install()
     if install is not None:
         install.cancel()
+    runner.hold_back(None)
 
 
 classes = (SHARP_OT_check_inference_python, SHARP_OT_install_gpu_runtime, SHARP_OT_cancel_gpu_runtime_install,

@@ -50,7 +50,7 @@ class DownloadProcess:
         self.error: SharpError | None = None
         executable = python or host_python()
         self._child = ChildProcess([executable, "-c", BOOT, "download", *arguments, "--progress", "json"],
-                                   env=child_env(), name="sharp-download")
+                                   env=child_env(), own_group=True, name="sharp-download")
 
     @classmethod
     def download(cls, url: str, target: str | os.PathLike[str], expected: Expected, timeout: float = TIMEOUT_SECONDS,
@@ -83,6 +83,8 @@ class DownloadProcess:
 
     def poll(self) -> bool:
         """Take in what the child reported; True once it finished (``result`` or ``error`` is set)."""
+        if self.finished:
+            return True
         for line in self._child.take():
             self._handle(line)
             if self.finished:

@@ -4,8 +4,8 @@ No bpy. ``InferenceWorker`` starts the worker (``serve.serve`` in a ``ChildProce
 keeps it, with the network it loaded, until ``stop``; ``submit`` sends one request and gives the
 ``WorkerJob`` that follows it (``work.Work``: poll, fraction, status text, cancel, error, result).
 One job runs at a time. A cancel kills the worker at once (the loaded network goes with it); a
-worker that says nothing for ``silence_timeout`` seconds while working (stopped, deadlocked) is
-killed and the job fails: a host never waits forever. Which Python runs the worker:
+worker that says nothing for ``silence_timeout`` seconds while working (stopped, or hung while
+holding Python's lock, so its heartbeat thread is silent too) is killed and the job fails. Which Python runs the worker:
 ``child_process`` (the host's own, with an optional runtime folder first, or a Python for Inference).
 """
 
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import tempfile
 import time
 from collections.abc import Callable
@@ -23,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from .. import work
-from ..child_process import ENV_PATH, PACKAGE_DIR, ChildProcess, child_env, host_python, run_to_end
+from ..child_process import ENV_PATH, KILL_WAIT_SECONDS, PACKAGE_DIR, ChildProcess, child_env, host_python, run_to_end
 from ..errors import Cancelled, OutputError, ProtocolError, SharpError, WorkerCrashed, from_event
 from ..gaussians import Gaussians
 from .protocol import PredictRequest, RenderRequest, check_message, encode, parse_event
@@ -156,14 +157,21 @@ class WorkerJob:
         frame = event.get("frame")
         if isinstance(frame, int) and 0 <= frame < len(self.files.outputs) and frame not in status.frames_done:
             status.frames_done.append(frame)
+            path = self.files.outputs[frame]
             if self.on_frame is not None:
-                self.on_frame(frame, self.files.outputs[frame])
+                self.on_frame(frame, path)
+            if self._drops_frames() and frame < len(self.files.outputs) - 1 and path in self.files.made:
+                path.unlink(missing_ok=True)
         if self.on_progress is not None:
             self.on_progress(status.stage, status.fraction)
 
+    def _drops_frames(self) -> bool:
+        return isinstance(self.request, RenderRequest) and not self.request.keep_images
+
     def _read_result(self) -> Any:
         if isinstance(self.request, RenderRequest):
-            return [np.load(path, allow_pickle=False) for path in self.files.outputs]
+            kept = self.files.outputs[-1:] if self._drops_frames() else self.files.outputs
+            return [np.load(path, allow_pickle=False) for path in kept]
         assert self.files.result is not None
         return load_result(self.files.result)
 
@@ -268,8 +276,10 @@ class InferenceWorker:
             return self._child
         if self._child is not None:
             self._child.close()
+        # its own process group: a cancel ends what it started too (a gsplat build), and Ctrl+C in the
+        # host's terminal reaches the host, which cancels the job, rather than killing the worker under it
         self._child = ChildProcess([self.python, "-c", BOOT], env=child_env(self.python, self.runtime), stdin=True,
-                                   name="sharp-worker")
+                                   own_group=True, name="sharp-worker")
         return self._child
 
     def _fail(self, job: WorkerJob, silent: bool = False, last_words: bool = False) -> None:
@@ -279,7 +289,11 @@ class InferenceWorker:
         assert child is not None
         if silent:
             child.kill()
-        code = child.wait()
+        try:
+            code = child.wait(KILL_WAIT_SECONDS)
+        except subprocess.TimeoutExpired:  # its output ended but it lives on: end it
+            child.kill()
+            code = child.process.returncode if child.process.returncode is not None else -9
         for line in child.take_rest() if last_words else ():
             event = parse_event(line)
             if event["event"] == "error" and event.get("job") in (job.id, None):
@@ -311,8 +325,8 @@ def _prepare(request: Request, job_id: int, scratch: Path) -> tuple[dict[str, An
     """The request's message and its files: the result file, a render's splats and frame files (the
     caller's, or new ones in ``scratch``)."""
     if isinstance(request, PredictRequest):
-        out = scratch / f"job-{job_id}.npz"
-        return request.message(job_id, str(out)), JobFiles(made=[out], result=out)
+        out = scratch / f"job-{job_id}.npz"  # and the partial file a killed worker leaves while writing it
+        return request.message(job_id, str(out)), JobFiles(made=[out, out.with_suffix(".partial.npz")], result=out)
     files = JobFiles()
     if isinstance(request.gaussians, Gaussians):
         source = scratch / f"render-{job_id}.npz"

@@ -56,7 +56,9 @@ class RenderRequest:
     ``gaussians``: the splats, or a result file (``results.save_result``'s format) to read them from;
     ``cameras``: ``cameras.Camera`` objects or their ``to_dict()``; ``outputs``: one .npy file per
     camera, or None for files in the worker's scratch folder (removed once read). The result is the
-    (H, W, 4) float32 linear premultiplied RGBA images, in camera order.
+    (H, W, 4) float32 linear premultiplied RGBA images, in camera order; with ``keep_images`` False
+    only the last one (each frame's scratch file goes once the job's ``on_frame`` has taken it, so a
+    long animation never holds every frame in memory or on disk).
     """
 
     gaussians: Gaussians | str | os.PathLike[str]
@@ -65,6 +67,7 @@ class RenderRequest:
     device: str = "cpu"
     eps2d: float = 0.0
     backend: str = "auto"
+    keep_images: bool = True
 
     def message(self, job: int, gaussians: str, outputs: list[str]) -> dict[str, Any]:
         cameras = [c.to_dict() if hasattr(c, "to_dict") else c for c in self.cameras]  # dicts go as they are

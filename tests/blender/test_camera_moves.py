@@ -143,11 +143,14 @@ def test_the_modal_render_stops_on_esc_or_when_blender_ends_it_and_leaves_nothin
     bpy = bpy_session
     long_operator = importlib.import_module(ADDON_MODULE + ".blender.long_operator")
     mod.add_camera_move(made.splats, "DOLLY_IN", 4)
-    _tiny_render_settings(bpy.context.scene)
+    scene = bpy.context.scene
+    _tiny_render_settings(scene)
+    scene.render.filepath, scene.frame_current = "//before_", 3
     driver = ModalDriver(bpy, mod.SHARP_OT_render_camera_move, directory=str(tmp_path), name="m")
     assert driver.start() == {"RUNNING_MODAL"}
     assert driver.send("TIMER") == {"PASS_THROUGH"}  # frame 1 rendered
     assert long_operator.shown_status() == ["Rendering camera move: frame 1 of 4   Esc: cancel"]
+    assert len(list(tmp_path.iterdir())) == 1 and scene.frame_current == 1  # its scratch folder, frame 1
     if how == "Esc":
         assert driver.send("ESC") == {"CANCELLED"}
         assert driver.reports == [({"INFO"}, "Camera move render cancelled: nothing was written")]
@@ -155,6 +158,7 @@ def test_the_modal_render_stops_on_esc_or_when_blender_ends_it_and_leaves_nothin
         driver.blender_cancels()
         assert driver.reports == []
     assert list(tmp_path.iterdir()) == [] and long_operator.shown_status() == []
+    assert (scene.render.filepath, scene.frame_current) == ("//before_", 3)  # the scene's own settings back
 
 
 @pytest.mark.torch

@@ -13,6 +13,7 @@ import pytest
 
 from sharp_addon.files import size_text
 from tests.conftest import ADDON_MODULE
+from tests.support.blender_data import process_gone
 from tests.support.http_server import BLOCK, closed_port, corrupted
 from tests.support.modal import ModalDriver
 from tests.support.ui_layout import RecordingLayout
@@ -280,12 +281,16 @@ def test_blender_ending_the_modal_operator_stops_the_child_and_leaves_no_status(
         driver = ModalDriver(bpy_session, weights.SHARP_OT_use_weights_file, filepath=str(picked))
         assert driver.start() == {"RUNNING_MODAL"}, driver.reports
     process = driver.work
-    assert long_operator.shown_status() != []
+    assert process.alive and long_operator.shown_status() != []  # working when Blender ends it
     driver.blender_cancels()
-    assert not process.alive and weights.active() is None
-    assert long_operator.shown_status() == [] and not target.exists()
-    assert panel.weights_state(bpy_session.context).running is None
-    assert bpy_session.context.preferences.addons[ADDON_MODULE].preferences.checkpoint_path == ""
+    assert process_gone(process.pid) and weights.active() is None
+    assert long_operator.shown_status() == [] and panel.weights_state(bpy_session.context).running is None
+    if operator == "download":
+        part = weights.download.part_path(target)
+        assert not target.exists() and 0 < part.stat().st_size < len(payload)  # kept for resuming
+    else:  # the file checked is not taken into use
+        assert bpy_session.context.preferences.addons[ADDON_MODULE].preferences.checkpoint_path == ""
+    assert driver.reports == []
 
 
 # ---- the licence ---------------------------------------------------------------------------------------

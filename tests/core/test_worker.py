@@ -18,6 +18,7 @@ from sharp_addon.errors import Cancelled, CheckpointError, ImageError, ProtocolE
 from sharp_addon.work import wait
 from sharp_addon.worker import host, results
 from tests.conftest import ROOT
+from tests.support.blender_data import process_gone
 from tests.support.builders import random_gaussians
 
 SAMPLE = str(ROOT / "tests" / "data" / "sample_640x480.png")
@@ -82,11 +83,16 @@ def test_errors_come_back_as_their_own_class_and_the_worker_survives(worker, che
 
 @pytest.mark.torch
 def test_cancel_stops_the_run_at_once_and_leaves_nothing(worker, checkpoint):
-    job = worker.submit(W.PredictRequest(SAMPLE, checkpoint))
-    time.sleep(0.5)
+    stages: list[str] = []
+    job = worker.submit(W.PredictRequest(SAMPLE, checkpoint), on_progress=lambda stage, f: stages.append(stage))
+    deadline = time.monotonic() + 60
+    while "encoder" not in stages and not job.poll():  # cancel mid-network, not while torch loads
+        assert time.monotonic() < deadline, stages
+        time.sleep(0.01)
+    pid = worker.pid
     worker.cancel()  # how fast: bench/cancel.py
     assert isinstance(job.error, Cancelled) and job.result is None and not worker.alive
-    assert not list(worker.scratch.glob("*"))
+    assert process_gone(pid) and not list(worker.scratch.glob("*"))
     with pytest.raises(Cancelled):  # run() honours a cancel callback the same way
         worker.run(W.PredictRequest(SAMPLE, checkpoint), cancel=lambda: True)
 
