@@ -17,8 +17,11 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TypeVar
 
-from .errors import OutputError
+from .errors import OutputError, SharpError
+
+E = TypeVar("E", bound=SharpError)
 
 TEMP_PREFIX = ".sharp-"  # temporary names: hidden, and ending in .tmp, never in .ply/.blend/.png
 TEMP_SUFFIX = ".tmp"
@@ -53,6 +56,28 @@ def path_kind(path: str | os.PathLike[str]) -> str:
     if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
         return "device"
     return "special file"
+
+
+def existing_file(path: str | os.PathLike[str], error: type[E], what: str = "file") -> Path:
+    """``path`` when it is a file; else ``error`` naming it: "no such file", or "is a folder, not <what>"."""
+    kind = path_kind(path)
+    if kind == "missing":
+        raise error.about(path, "no such file")
+    if kind != "file":
+        raise error.about(path, f"is a {kind}, not {what}")
+    return Path(path)
+
+
+def writable_folder(folder: str | os.PathLike[str], hint: str = "") -> Path:
+    """``folder`` when files can be written in it; else ``OutputError`` naming it (and ``hint``, what to do)."""
+    kind = path_kind(folder)
+    end = f": {hint}" if hint else ""
+    if kind != "folder":
+        why = "no such folder" if kind == "missing" else f"is a {kind}, not a folder"
+        raise OutputError.about(folder, f"{why}{end}", subject="folder")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise OutputError.about(folder, f"cannot be written (no permission){end}", subject="folder")
+    return Path(folder)
 
 
 def umask() -> int:

@@ -22,6 +22,7 @@ from mathutils import Matrix
 
 from .. import camera_moves as moves
 from ..errors import CameraMoveError, OutputError
+from ..files import path_kind
 from ..work import Steps, Work
 from . import exact_render, reports
 from . import scene as splat_scene
@@ -137,7 +138,7 @@ def _outputs(scene: bpy.types.Scene, frames_dir: Path | None, video: Path | None
         raise CameraMoveError.about(scene.name, "has no scene camera to render")
     targets = [p for p in (frames_dir, video) if p is not None]
     for target in targets:
-        if not target.parent.is_dir():
+        if path_kind(target.parent) != "folder":
             raise OutputError.about(target, "cannot be written (its folder does not exist)")
     return targets
 

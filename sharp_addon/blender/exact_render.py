@@ -26,7 +26,7 @@ import numpy as np
 from bpy.props import BoolProperty
 
 from ..errors import Cancelled, OutputError, SharpError
-from ..files import atomic_output, path_kind
+from ..files import atomic_output, writable_folder
 from ..work import Work, wait
 from ..worker import RenderRequest, WorkerJob
 from . import runner, scene
@@ -96,12 +96,7 @@ def frame_outputs(bl_scene: bpy.types.Scene, frames: Sequence[int]) -> list[Path
     """The scene's output file of each frame; ``OutputError`` when a folder cannot take them."""
     paths = [Path(bpy.path.abspath(bl_scene.render.frame_path(frame=frame))) for frame in frames]
     for folder in sorted({p.parent for p in paths}):
-        kind = path_kind(folder)
-        if kind != "folder":
-            why = "no such folder" if kind == "missing" else f"is a {kind}, not a folder"
-            raise OutputError.about(folder, f"{why}: set an existing folder as the output path", subject="folder")
-        if not os.access(folder, os.W_OK | os.X_OK):
-            raise OutputError.about(folder, "cannot be written (no permission)", subject="folder")
+        writable_folder(folder, "set an existing folder you can write to as the output path")
     return paths
 
 

@@ -19,7 +19,7 @@ from bpy_extras.io_utils import ExportHelper, ImportHelper
 from .. import dependencies
 from ..depth_mesh import DEFAULT_CUT_THRESHOLD, DEFAULT_STEP
 from ..errors import CheckpointError, DependencyError, ImageError, OutputError
-from ..files import path_kind
+from ..files import existing_file
 from ..gaussians import Gaussians
 from ..image import IMAGE_SUFFIXES
 from ..work import Finished, Work
@@ -192,13 +192,7 @@ class SHARP_OT_from_image(SplatSettings, LongOperator, bpy.types.Operator):
     def _image(self) -> Path:
         if not self.filepath:
             raise ImageError("No image chosen: pick a photo to convert")
-        path = Path(bpy.path.abspath(self.filepath))
-        kind = path_kind(path)
-        if kind == "missing":
-            raise ImageError.about(path, "no such file")
-        if kind != "file":
-            raise ImageError.about(path, f"is a {kind}, not an image file")
-        return path
+        return existing_file(bpy.path.abspath(self.filepath), ImageError, "an image file")
 
 
 class SHARP_OT_import_ply(ImportHelper, SplatSettings, bpy.types.Operator):  # type: ignore[misc]  # stub mismatch

@@ -30,7 +30,7 @@ from .. import dependencies, download
 from ..dependencies import CHECKPOINT_NAME, LICENCE_NOTICE, LICENCE_URL, Status
 from ..download import DownloadProcess
 from ..errors import Cancelled, CheckpointError, DownloadError, SharpError
-from ..files import path_kind
+from ..files import existing_file, path_kind
 from ..work import Work
 from . import runner
 from .addon import ADDON_PACKAGE, get_preferences, offline_message, online_access
@@ -224,10 +224,7 @@ every key and shape) before the preferences use it"""
     def start_process(self, context: Any) -> DownloadProcess:
         if not self.filepath:
             raise CheckpointError(f"No file chosen: pick the SHARP weights ({CHECKPOINT_NAME})")
-        path = Path(bpy.path.abspath(self.filepath))
-        kind = path_kind(path)
-        if kind != "file":
-            raise CheckpointError.about(path, "no such file" if kind == "missing" else f"is a {kind}, not a file")
+        path = existing_file(bpy.path.abspath(self.filepath), CheckpointError, "a file")
         expected = EXPECTED if path.name == CHECKPOINT_NAME else download.Expected()
         return DownloadProcess.check(path, expected)
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from .. import dependencies
 from ..errors import Cancelled, CheckpointError, SharpError
-from ..files import path_kind, size_text
+from ..files import existing_file, size_text
 
 CHUNK_BYTES = 1 << 20
 
@@ -103,12 +103,7 @@ def verify_file(path: str | os.PathLike[str], expected: Expected | None = None, 
                 progress: Progress | None = None, cancel: Cancel | None = None,
                 check_weights: WeightsCheck | None = torch_weights_check) -> Installed:
     """``verify`` for a file downloaded elsewhere (the user picked it): its ``Installed`` record."""
-    path = Path(path).expanduser()
-    kind = path_kind(path)
-    if kind == "missing":
-        raise CheckpointError.about(path, "no such file")
-    if kind != "file":
-        raise CheckpointError.about(path, f"is a {kind}, not a checkpoint file")
+    path = existing_file(Path(path).expanduser(), CheckpointError, "a checkpoint file")
     summary = verify(path, expected, progress=progress, cancel=cancel, check_weights=check_weights)
     return Installed(path, file_size(path), summary, downloaded=False)
 
