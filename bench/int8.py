@@ -114,10 +114,10 @@ def psnr_rows(ref: dict, other: dict, focal_px: float, size_wh: tuple[int, int],
 
 
 def tiny() -> tuple[dict, dict]:
+    from bench.int8_quantization import quantize_vit_linears
     from sharp_addon.api import load_predictor
-    from sharp_addon.model.quantization import quantize_vit_linears
-    from tests.helpers import tiny_state_dict
-    from tests.parity import IMAGE
+    from tests.support.builders import tiny_state_dict
+    from tests.support.parity import IMAGE
 
     sd = tiny_state_dict()
     reference = load_predictor(sd, device="cpu", precision="fp32")
@@ -153,8 +153,8 @@ def main() -> int:
         if args.psnr:
             from PIL import Image
 
-            from tests.parity import IMAGE
-            from tests.weights import GOLDEN
+            from tests.support.parity import IMAGE
+            from tests.support.synthetic_weights import GOLDEN
 
             with Image.open(IMAGE) as im:
                 size_wh = im.size

@@ -1,4 +1,4 @@
-"""Camera moves through a SHARP scene: preset paths of camera poses sized by the scene's depth (issue 12).
+"""Camera moves through a SHARP scene: preset paths of camera poses sized by the scene's depth.
 
 Poses are world_to_camera 4x4 matrices in the Gaussians' OpenCV frame (x right, y down, z
 forward); the photo's camera is the identity and every path starts there. Translations are a

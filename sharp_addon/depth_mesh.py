@@ -1,4 +1,4 @@
-"""A textured grid mesh of SHARP's visible layer: the photo draped over SHARP's depths (issue 12).
+"""A textured grid mesh of SHARP's visible layer: the photo draped over SHARP's depths.
 
 No bpy, no torch. SHARP predicts its visible layer (layer 0) as a square grid of splats in
 row-major pixel order over the whole photo (docs/model.md, "Composer": Gaussian n = layer · G² +

@@ -104,8 +104,3 @@ def choose_precision(precision: str, device: torch.device | str, flags: Iterable
         return Precision("bf16", f"this CPU computes bfloat16 natively: {', '.join(native)}")
     return Precision("fp32", "this CPU has no native bfloat16 (AVX512_BF16 or AMX), where bfloat16 runs "
                      "several times slower than float32")
-
-
-def resolve_precision(precision: str, device: torch.device) -> torch.dtype:
-    """The torch dtype of ``choose_precision``."""
-    return choose_precision(precision, device).dtype

@@ -2,8 +2,9 @@
 
 No bpy. The file is memory-mapped (``torch.load(weights_only=True, mmap=True)``), its keys and
 shapes are checked against the network its own shapes describe, the tensors inference uses are cast
-once to the run's device and precision, and the unused ones are never copied. Anything wrong gives a
-``CheckpointError`` that names the file and summarises the problem (counts, first few keys).
+once to the run's device and precision, and the training-only ones (``training_only.py``) are never
+copied. Anything wrong gives a ``CheckpointError`` that names the file and summarises the problem
+(counts, first few keys).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import torch
 from ..errors import CheckpointError
 from .config import SharpConfig
 from .predictor import SharpPredictor
+from .training_only import is_training_only
 
 SHOW = 5  # keys listed per kind of problem
 OBJECT_OPCODES = {"GLOBAL", "STACK_GLOBAL", "INST", "OBJ", "REDUCE", "NEWOBJ", "NEWOBJ_EX"}  # build objects
@@ -146,7 +148,7 @@ def build_predictor(
     model = check_state_dict(state_dict, source)
     tensors = {}
     for k, v in state_dict.items():
-        if SharpPredictor.is_unused(k):
+        if is_training_only(k):
             tensors[k] = torch.empty(v.shape, device="meta")
             continue
         tensors[k] = v.to(device=device, dtype=dtype)

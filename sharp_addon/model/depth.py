@@ -2,8 +2,8 @@
 
 No bpy. docs/model.md, "Depth head and metric depth" and "Depth alignment (never run)". The
 depth-alignment UNet that the checkpoint also carries is only used in training with ground-truth
-depth; it is declared as ``UnusedWeights`` so that strict loading checks its keys and shapes, and
-it is never materialised.
+depth; it is declared as ``MetaWeights`` (``training_only.py``) so that strict loading checks its
+keys and shapes, and it is never materialised.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from .decoder import MultiresConvDecoder, decode_finest_in_strips
 from .encoder import EncoderMaps, SlidingPyramidNetwork
 from .monitor import NULL_MONITOR, Monitor
 from .strips import strip_rows
-from .unused import UnusedWeights, alignment_unet_shapes
+from .training_only import MetaWeights, alignment_unet_shapes
 
 HALO = 8  # rows: the finest decoder level reaches 4, the head 2 more; a multiple of 8 for the encoder
 
@@ -73,4 +73,4 @@ class DepthAlignment(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.scale_map_estimator = UnusedWeights(alignment_unet_shapes())
+        self.scale_map_estimator = MetaWeights(alignment_unet_shapes())

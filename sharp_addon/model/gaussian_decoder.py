@@ -20,6 +20,9 @@ from .monitor import NULL_MONITOR, Monitor
 from .strips import strip_rows, strips
 
 HALO = 8  # rows: the finest decoder level reaches 4, the fusion with the skip conv 4 more
+# rows summed together for GroupNorm statistics; every strip here starts at a multiple of it and has at
+# least as many rows (oneDNN runs maps of a few rows with other kernels, which round differently)
+MOMENT_ROWS = 8
 
 
 class ResidualBlock(nn.Module):
@@ -47,22 +50,33 @@ def feature_head(dim: int, dim_out: int, groups: int) -> nn.Sequential:
 
 
 class Moments:
-    """Per-channel sums of a map produced strip by strip, for its GroupNorm statistics."""
+    """Per-channel sums of a map produced strip by strip, for its GroupNorm statistics.
+
+    The strips' height follows the free memory, so sums taken per strip would change from run to
+    run. Instead each block of ``MOMENT_ROWS`` rows is summed on its own (float32) and the blocks'
+    sums are added one by one from the top (float64): the same additions wherever the strips are
+    cut, so a map's statistics, and the network's output, are the same in every run on one machine
+    (docs/notes/determinism.md).
+    """
 
     def __init__(self) -> None:
         self.sum: torch.Tensor | float = 0.0
         self.sum_sq: torch.Tensor | float = 0.0
         self.count = 0
 
-    def add(self, x: torch.Tensor) -> None:  # a strip [1, C, h, W]
-        # one row per pixel (a view for channels-last maps); column sums as a matrix product, which
-        # runs several times faster than PyTorch's strided reductions; float32 within a strip,
-        # float64 across strips
-        pixels = x.permute(0, 2, 3, 1).reshape(-1, x.shape[1]).float()
-        ones = pixels.new_ones((1, pixels.shape[0]))
-        self.sum = self.sum + (ones @ pixels)[0].double()
-        self.sum_sq = self.sum_sq + (ones @ (pixels * pixels))[0].double()
-        self.count += pixels.shape[0]
+    def add(self, x: torch.Tensor) -> None:  # the next strip [1, C, h, W], starting at a multiple of MOMENT_ROWS
+        block = MOMENT_ROWS * x.shape[3]
+        assert self.count % block == 0, f"strip at row {self.count // x.shape[3]}: not a multiple of {MOMENT_ROWS}"
+        pixels = x.permute(0, 2, 3, 1).reshape(-1, x.shape[1]).float()  # one row per pixel: a view if channels-last
+        whole = len(pixels) // block * block
+        parts = [pixels[:whole].view(-1, block, x.shape[1])] if whole else []
+        parts += [pixels[whole:][None]] if whole < len(pixels) else []
+        for part in parts:  # [blocks, pixels of a block, C]: whole blocks, then a last, shorter one
+            sums, squares = part.sum(1).double(), (part * part).sum(1).double()
+            for s, q in zip(sums, squares):
+                self.sum = self.sum + s
+                self.sum_sq = self.sum_sq + q
+        self.count += len(pixels)
 
     def group_norm_affine(self, norm: nn.GroupNorm) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-channel (scale, shift) so that x * scale + shift is ``norm`` over the whole map."""
@@ -92,13 +106,13 @@ def run_residual_block(
     scale, shift = x_moments.group_norm_affine(norm1)
     hidden = x.new_empty((1, conv1.out_channels, *x.shape[2:])).contiguous(memory_format=torch.channels_last)
     hidden_moments = Moments()
-    for strip in strips(x.shape[2], rows, 1, align=1):
+    for strip in strips(x.shape[2], rows, 1, align=MOMENT_ROWS):
         y = conv1(torch.addcmul(shift, x[..., strip.window(), :], scale).relu_())[..., strip.crop(), :]
         hidden[..., strip.rows(), :] = y
         hidden_moments.add(y)
     scale, shift = hidden_moments.group_norm_affine(norm2)
     out_moments = Moments()
-    for strip in strips(x.shape[2], rows, 1, align=1):  # reads hidden only, so out may alias x
+    for strip in strips(x.shape[2], rows, 1, align=MOMENT_ROWS):  # reads hidden only, so out may alias x
         y = conv2(torch.addcmul(shift, hidden[..., strip.window(), :], scale).relu_())[..., strip.crop(), :]
         y += x[..., strip.rows(), :]
         out[..., strip.rows(), :] = y
@@ -112,7 +126,7 @@ def run_head(head: nn.Sequential, x: torch.Tensor, x_moments: Moments, rows: int
     y, y_moments = run_residual_block(first, x, x_moments, rows, torch.empty_like(x))  # x serves both heads
     y, _ = run_residual_block(second, y, y_moments, rows, y)
     out = x.new_empty((1, conv.out_channels, *x.shape[2:])).contiguous(memory_format=torch.channels_last)
-    for strip in strips(x.shape[2], rows, 0, align=1):
+    for strip in strips(x.shape[2], rows, 0, align=MOMENT_ROWS):
         out[..., strip.rows(), :] = conv(y[..., strip.rows(), :].relu()).relu_()
     return out
 

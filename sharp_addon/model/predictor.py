@@ -14,8 +14,6 @@ unprojection live in ``api.py``.
 
 from __future__ import annotations
 
-import re
-
 import torch
 from torch import nn
 
@@ -24,12 +22,6 @@ from .config import SharpConfig
 from .depth import DepthAlignment, MonodepthModel
 from .gaussian_decoder import DirectPredictionHead, GaussianDensePredictionTransformer
 from .monitor import NULL_MONITOR, Monitor
-
-# Checkpoint tensors that inference never reads: classifier heads, the alignment UNet, and the
-# skip unit of each decoder's coarsest fusion block (it has no skip input).
-UNUSED_KEY = re.compile(
-    r"(_encoder\.head\.(weight|bias)$)|(^depth_alignment\.)|(decoder\.fusions\.4\.resnet1\.)"
-)
 
 
 class SharpPredictor(nn.Module):
@@ -40,10 +32,6 @@ class SharpPredictor(nn.Module):
         self.feature_model = GaussianDensePredictionTransformer(cfg)
         self.prediction_head = DirectPredictionHead(cfg)
         self.depth_alignment = DepthAlignment()
-
-    @staticmethod
-    def is_unused(key: str) -> bool:
-        return UNUSED_KEY.search(key) is not None
 
     def forward(
         self, image01: torch.Tensor, disparity_factor: float, monitor: Monitor = NULL_MONITOR,

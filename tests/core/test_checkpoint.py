@@ -99,19 +99,19 @@ def test_non_finite_weights_are_rejected():
 
 
 def test_devices_and_precisions_resolve_or_explain():
-    from sharp_addon.devices import resolve_device, resolve_precision
+    from sharp_addon.devices import choose_precision, resolve_device
     from sharp_addon.errors import SharpError
 
     assert resolve_device("auto").type in ("cuda", "mps", "cpu")
-    assert resolve_precision("auto", torch.device("cpu")) in (torch.float32, torch.bfloat16)  # by the CPU's flags
-    assert resolve_precision("fp16", torch.device("cpu")) == torch.float16
+    assert choose_precision("auto", torch.device("cpu")).dtype in (torch.float32, torch.bfloat16)  # by the CPU's flags
+    assert choose_precision("fp16", torch.device("cpu")).dtype == torch.float16
     if not torch.cuda.is_available():
         with pytest.raises(SharpError, match="PyTorch sees no CUDA GPU"):
             resolve_device("cuda")
     with pytest.raises(SharpError, match="device must be one of"):
         resolve_device("tpu")
     with pytest.raises(SharpError, match="precision must be one of"):
-        resolve_precision("int8", torch.device("cpu"))
+        choose_precision("int8", torch.device("cpu"))
 
 
 @pytest.mark.parametrize(("flags", "name", "says"), [

@@ -1,4 +1,4 @@
-"""The int8 path of the ViT linears (sharp_addon/model/quantization.py), on the tiny network.
+"""The int8 path of the ViT linears (bench/int8_quantization.py, bench only), on the tiny network.
 
 The bounds are about three times what was measured on the parity image (docs/notes/int8.md:
 positions 4.2e-3, linear colours 5.1e-3, opacities 3.0e-2 at most, absolute).
@@ -9,8 +9,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tests.helpers import tiny_config, tiny_state_dict
-from tests.parity import IMAGE
+from tests.support.builders import tiny_config, tiny_state_dict
+from tests.support.parity import IMAGE
 
 pytestmark = pytest.mark.torch
 torch = pytest.importorskip("torch", reason="needs PyTorch, which this test environment does not have")
@@ -28,8 +28,8 @@ def linear_kinds(model) -> dict[str, str]:
 
 
 def test_only_the_vit_blocks_linears_become_int8(state_dict):
+    from bench.int8_quantization import quantize_vit_linears
     from sharp_addon.api import load_predictor
-    from sharp_addon.model.quantization import quantize_vit_linears
 
     model = load_predictor(state_dict, device="cpu", precision="fp32").model
     before = linear_kinds(model)
@@ -46,8 +46,8 @@ def test_only_the_vit_blocks_linears_become_int8(state_dict):
 
 
 def test_the_int8_network_stays_close_to_float32_on_the_parity_image(state_dict):
+    from bench.int8_quantization import quantize_vit_linears
     from sharp_addon.api import load_predictor
-    from sharp_addon.model.quantization import quantize_vit_linears
 
     reference = load_predictor(state_dict, device="cpu", precision="fp32")
     quantized = load_predictor(state_dict, device="cpu", precision="fp32")
@@ -60,9 +60,9 @@ def test_the_int8_network_stays_close_to_float32_on_the_parity_image(state_dict)
 
 
 def test_int8_is_refused_off_the_cpu_and_on_a_non_float32_network(state_dict):
+    from bench.int8_quantization import quantize_vit_linears
     from sharp_addon.api import load_predictor
     from sharp_addon.errors import SharpError
-    from sharp_addon.model.quantization import quantize_vit_linears
 
     model = load_predictor(state_dict, device="cpu", precision="fp32").model
     before = linear_kinds(model)

@@ -1,11 +1,14 @@
 """An int8 path for the ViT linears on the CPU: dynamic quantization with PyTorch's own engine.
 
-No bpy. Most of a CPU run goes to the linear layers of the two ViTs (qkv, proj, fc1, fc2 of every
-block); only those are replaced, by ``torch.ao.nn.quantized.dynamic.Linear``: weights int8 per
-output channel, activations quantized per call from their own range, accumulation in int32 (the
+Bench only: measured and not offered (docs/notes/int8.md says why), so it lives in bench/, not in
+the shipped package; ``bench/inference.py --precision int8`` and ``bench/int8.py`` use it.
+
+Most of a CPU run goes to the linear layers of the two ViTs (qkv, proj, fc1, fc2 of every block);
+only those are replaced, by ``torch.ao.nn.quantized.dynamic.Linear``: weights int8 per output
+channel, activations quantized per call from their own range, accumulation in int32 (the
 x86/fbgemm engine, VNNI where the CPU has it). Everything else stays float32. The classifier head
 is never run and stays as it is. The engine exists in PyTorch 2.13 but is marked deprecated there
-(torchao is its successor), which is one reason this stays a bench option (docs/notes/int8.md).
+(torchao is its successor), which is one more reason this stays a bench option.
 """
 
 from __future__ import annotations
@@ -15,8 +18,8 @@ import warnings
 import torch
 from torch import nn
 
-from ..errors import SharpError
-from .vit import Block, VisionTransformer
+from sharp_addon.errors import SharpError
+from sharp_addon.model.vit import Block, VisionTransformer
 
 ENGINE_ORDER = ("x86", "fbgemm", "onednn")  # the first one this PyTorch build has is used
 

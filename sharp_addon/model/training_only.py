@@ -1,18 +1,34 @@
-"""Checkpoint tensors that inference never uses, declared without memory.
+"""Checkpoint tensors that inference never reads: one list of them, and their declaration without memory.
 
-No bpy. The official checkpoint holds two ImageNet classifier heads, a depth-alignment UNet and a
-never-called residual unit per decoder (48.3 M parameters). They are declared here on PyTorch's
-``meta`` device so that ``load_state_dict(strict=True)`` checks every key and shape, while the
-loader (``checkpoint.py``) never copies their values.
+No bpy. The official checkpoint holds, besides the network that predicts Gaussians, weights only
+training has a use for (48.3 M parameters): the two ViTs' ImageNet classifier heads, the
+depth-alignment UNet (it aligns to ground-truth depth) and the skip unit of each decoder's coarsest
+fusion block (that block has no skip input, so the unit is never called). ``TRAINING_ONLY_KEYS``
+names them for the loader (``checkpoint.py``), which never copies their values; the alignment UNet,
+which no inference module holds, is declared here on PyTorch's ``meta`` device
+(``MetaWeights``), so that ``load_state_dict(strict=True)`` still checks every key and shape.
 """
 
 from __future__ import annotations
 
+import re
+
 import torch
 from torch import nn
 
+TRAINING_ONLY_KEYS = re.compile(
+    r"(_encoder\.head\.(weight|bias)$)"  # the ViTs' classifier heads
+    r"|(^depth_alignment\.)"  # the alignment UNet
+    r"|(decoder\.fusions\.4\.resnet1\.)"  # the coarsest fusion block's skip unit
+)
 
-class UnusedWeights(nn.Module):
+
+def is_training_only(key: str) -> bool:
+    """Is the checkpoint tensor ``key`` one that inference never reads?"""
+    return TRAINING_ONLY_KEYS.search(key) is not None
+
+
+class MetaWeights(nn.Module):
     """Parameters of the given dotted names and shapes, nested as the names say, on ``meta``."""
 
     def __init__(self, shapes: dict[str, tuple[int, ...]]) -> None:
@@ -27,7 +43,9 @@ class UnusedWeights(nn.Module):
             module.register_parameter(leaf, nn.Parameter(torch.empty(shape, device="meta"), requires_grad=False))
 
 
-def alignment_unet_shapes(widths: tuple[int, ...] = (16, 32, 64, 128, 256), in_channels: int = 2) -> dict:
+def alignment_unet_shapes(
+    widths: tuple[int, ...] = (16, 32, 64, 128, 256), in_channels: int = 2
+) -> dict[str, tuple[int, ...]]:
     """Key -> shape of the depth-alignment UNet (docs/model.md): 4 down and 4 up steps of residual blocks."""
     shapes: dict[str, tuple[int, ...]] = {}
 
