@@ -1,21 +1,26 @@
-"""Bad inputs through the operators, in real Blender, each case in a Blender process of its own.
+"""Bad inputs through the operators, in real Blender, as a user (or a script) calls them.
 
 The discipline of ``tests/core/test_bad_inputs.py`` and ``test_bad_checkpoints.py``, one layer up:
 images, checkpoints, PLY files, output paths and objects go through ``sharp.from_image``,
-``sharp.import_ply`` and ``sharp.export_ply`` as a user (or a script) calls them. Every case builds
-its files in its own folder, then runs a driver with this test's interpreter (the ``bpy`` module)
-under a time limit and an address-space limit. The driver starts Blender with its own empty user
-folder and factory settings, installs the working tree as an extension the way ``tests/conftest.py``
-does, prepares the scene (a splat object, a broken one, a plain mesh, ...), records ``bpy.data``
-and the scene's settings, calls ONE operator, catches the ``RuntimeError`` with which ``bpy.ops``
-reports an operator's error in background mode, records again, prints one JSON line, disables the
-add-on and exits. Then:
+``sharp.import_ply`` and ``sharp.export_ply``. Every case builds its files in its own folder, then a
+driver runs with this test's interpreter (the ``bpy`` module) under a time limit and an
+address-space limit. The driver starts Blender with its own empty user folder and factory
+settings, installs the working tree as an extension the way ``tests/conftest.py`` does and, for each
+of its cases, loads the factory startup file, prepares the scene (a splat object, a broken one, a
+plain mesh, ...), records ``bpy.data`` and the scene's settings, calls ONE operator, catches the
+``RuntimeError`` with which ``bpy.ops`` reports an operator's error in background mode, records
+again and prints one JSON line; then it disables the add-on and exits. Each ``from_image`` case
+(native image decoders and a worker process in Blender's own process; a shared Blender would keep its
+worker loaded), each named pipe (which can block) and each declared huge size gets a Blender of its
+own; the other import and export cases share one Blender, each with its output captured on its own
+(``tests/support/corpus_runs.captured``). Then:
 
 - the driver exited 0 (Blender did not crash, nothing hung);
 - a failure is ONE line naming the file or object and saying why, in the user's terms;
 - no "Traceback" anywhere;
 - ``bpy.data`` and the scene's settings are exactly as before, the case folder too (an existing
-  target keeps its bytes, no temporary files), and no temporary file is left behind anywhere;
+  target keeps its bytes, no temporary files), and no temporary file is left behind anywhere
+  (in a shared Blender: none left by the case when it ends, and none when the process exits);
 - a success adds exactly the datablocks (or the file) it should.
 
 ``from_image`` needs torch (it checks for torch before anything else): its cases skip where torch is
@@ -24,6 +29,7 @@ absent, and one case of its own checks there that it says PyTorch is missing and
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import subprocess
@@ -36,191 +42,47 @@ import pytest
 
 from sharp_addon import ply
 from tests.conftest import ADDON_ID, HAS_TORCH, ROOT
-from tests.core.test_bad_inputs import (
+from tests.support.bad_files import (
     GOOD,
     HAS_FIFO,
     IS_ROOT,
     LONG,
     SPLAT_PROPERTIES,
     edit_header,
+    edited,
     encoded,
     fifo,
     folder,
+    good_state_dict,
     jpeg_with_sof_size,
-    listing,
     metadata_ply,
     photo,
     ply_file,
     png_damaged_idat,
     put,
     read_only_folder,
+    saved,
     splat_rows,
     splats,
+    with_nan,
+    writable_again,
 )
+from tests.support.corpus_runs import listing
+from tests.support.operator_driver import MARK
 
-pytestmark = pytest.mark.blender
+pytestmark = [pytest.mark.blender, pytest.mark.corpus]
 
-TIME_LIMIT_S = 120
+TIME_LIMIT_S = 120  # per Blender process of one case; a shared one gets more (see run_cases)
 MEMORY_LIMIT = 8 << 30  # bpy starts (and torch loads in the worker) well within this
-MARK = "SHARP-CASE-RESULT "
 SAMPLE = ROOT / "tests" / "data" / "sample_640x480.png"
 
-DRIVER = r'''
-import importlib, json, os, sys
-from pathlib import Path
-
-spec = json.loads(sys.argv[1])
-os.environ["BLENDER_USER_RESOURCES"] = spec["user"]  # before bpy: a fresh, empty user folder
-sys.path.insert(0, spec["root"])
-
-import bpy  # noqa: E402  (first: it puts Blender's own modules on the path)
-import addon_utils  # noqa: E402
-
-ROOT = Path(spec["root"])
-ADDON = "bl_ext.user_default." + spec["addon_id"]
-
-
-def fail(e):
-    raise e
-
-
-bpy.ops.wm.read_factory_settings(use_empty=True)
-# install the working tree as an extension, as tests/conftest.py does
-repo = next(r for r in bpy.context.preferences.extensions.repos if r.module == "user_default")
-target = Path(repo.directory) / spec["addon_id"]
-target.mkdir(parents=True)
-for item in (ROOT / "sharp_addon").iterdir():
-    if item.name != "__pycache__":
-        (target / item.name).symlink_to(item)
-(target / "blender_manifest.toml").symlink_to(ROOT / "blender_manifest.toml")
-addon_utils.enable(ADDON, default_set=True, handle_error=fail)
-prefs = bpy.context.preferences.addons[ADDON].preferences
-for key, value in spec["prefs"].items():
-    setattr(prefs, key, value)
-
-import numpy as np  # noqa: E402
-
-from tests.helpers import random_gaussians  # noqa: E402
-
-scene_module = importlib.import_module(ADDON + ".blender.scene")
-
-
-def splat_object(photo=True):
-    return scene_module.gaussians_to_object(random_gaussians(20, photo=photo), "Splats").splats
-
-
-def set_attribute(obj, name, edit):
-    attribute = obj.data.attributes[name]
-    width = {"FLOAT_VECTOR": 3, "QUATERNION": 4}[attribute.data_type]
-    key = "vector" if attribute.data_type == "FLOAT_VECTOR" else "value"
-    values = np.empty(len(attribute.data) * width, np.float32)
-    attribute.data.foreach_get(key, values)
-    values = values.reshape(-1, width)
-    edit(values)
-    attribute.data.foreach_set(key, values.reshape(-1))
-    obj.data.update_tag()
-
-
-def delete_all_points(obj):
-    if isinstance(obj.data, bpy.types.PointCloud):
-        obj.data.resize(0)
-    else:
-        import bmesh
-
-        bm = bmesh.new()
-        bm.from_mesh(obj.data)
-        bmesh.ops.delete(bm, geom=list(bm.verts), context="VERTS")
-        bm.to_mesh(obj.data)
-        bm.free()
-    obj.data.update_tag()
-
-
-def make_active(obj):
-    bpy.context.scene.collection.objects.link(obj)
-    bpy.context.view_layer.objects.active = obj
-    obj.select_set(True)
-
-
-def prepare(kind):
-    if kind == "":
-        return
-    if kind == "mesh":
-        mesh = bpy.data.meshes.new("Plain")
-        mesh.from_pydata([(0, 0, 0), (1, 0, 0), (0, 1, 0)], [], [(0, 1, 2)])
-        make_active(bpy.data.objects.new("Plain", mesh))
-        return
-    obj = splat_object(photo=kind != "splat-without-photo")
-    if kind == "splat-nan-positions":
-        set_attribute(obj, "position", lambda v: v.__setitem__((slice(0, 3), 0), np.nan))
-    elif kind == "splat-negative-scales":
-        set_attribute(obj, "scale", lambda v: v.__setitem__((slice(0, 2), 1), -0.01))
-    elif kind == "splat-zero-rotations":
-        set_attribute(obj, "rotation", lambda v: v.__setitem__(slice(None), 0.0))
-    elif kind == "splat-all-points-deleted":
-        delete_all_points(obj)
-    elif kind == "splat-nan-colours":
-        colours = np.full(len(obj.data.attributes["sharp_color"].data) * 4, 0.5, np.float32)
-        colours[:8] = np.nan
-        obj.data.attributes["sharp_color"].data.foreach_set("color", colours)
-    elif kind == "splat-without-rotation":
-        obj.data.attributes.remove(obj.data.attributes["rotation"])
-    elif kind == "splat-scale-of-the-wrong-type":  # a user re-made it as one float per point
-        obj.data.attributes.remove(obj.data.attributes["scale"])
-        obj.data.attributes.new("scale", "FLOAT", "POINT")
-    elif kind == "splat-focal-length-as-text":  # custom properties can be edited to anything in the UI
-        obj.data["sharp_focal_px"] = "abc"
-    elif kind == "splat-image-size-one-number":
-        obj.data["sharp_image_size"] = [640]
-    elif kind == "splat-image-size-as-text":
-        obj.data["sharp_image_size"] = "640x480"
-    elif kind == "camera-active":
-        bpy.context.view_layer.objects.active = bpy.data.objects["Splats Camera"]
-    elif kind == "nothing-active":
-        bpy.context.view_layer.objects.active = None
-    else:
-        assert kind in ("splat", "splat-without-photo"), kind
-
-
-KINDS = ("objects", "meshes", "pointclouds", "cameras", "materials", "node_groups", "images", "collections",
-         "scenes", "worlds")
-
-
-def record():
-    data = {k: sorted(d.name for d in getattr(bpy.data, k)) for k in KINDS}
-    scene = bpy.context.scene
-    render = scene.render
-    cycles = getattr(scene, "cycles", None)
-    active = bpy.context.view_layer.objects.active
-    data["scene"] = {
-        "camera": scene.camera.name if scene.camera else None,
-        "resolution": [render.resolution_x, render.resolution_y, render.resolution_percentage],
-        "view_transform": scene.view_settings.view_transform,
-        "transparent_bounces": None if cycles is None else [cycles.transparent_max_bounces,
-                                                            cycles.min_transparent_bounces],
-        "active": active.name if active else None,
-        "selected": sorted(o.name for o in bpy.context.view_layer.objects.selected),
-    }
-    return data
-
-
-prepare(spec["scene"])
-before = record()
-try:
-    result = sorted(getattr(bpy.ops.sharp, spec["operator"])(**spec["kwargs"]))
-    message = ""
-except RuntimeError as e:  # bpy.ops: the operator reported an error, or its poll() refused
-    result, message = ["RuntimeError"], str(e)
-after = record()
-print("@MARK@" + json.dumps({"result": result, "message": message, "before": before, "after": after}), flush=True)
-addon_utils.disable(ADDON, default_set=True, handle_error=fail)
-'''.replace("@MARK@", MARK)
 
 
 @dataclass(frozen=True)
 class Case:
     operator: str  # from_image, import_ply or export_ply
     make: Callable[[Path, Path | None], dict]  # (case folder, the tiny checkpoint or None) -> the operator's keywords
-    scene: str = ""  # what the driver prepares: "splat", "mesh", "splat-nan-positions", ... (see DRIVER)
+    scene: str = ""  # what the driver prepares: "splat", "mesh", "splat-nan-positions", ... (operator_driver.prepare)
     ok: bool = False  # the operator must succeed
     names: str = ""  # what the message must name: a path relative to the case folder, or (obj:) an object
     says: tuple[str, ...] = ()  # what the message must contain
@@ -230,8 +92,13 @@ class Case:
     torch: bool | None = None  # True: needs torch; False: runs only where torch is absent
     xfail: str = ""
     skip: str = ""
+    alone: str = ""  # why it needs a Blender of its own (it could crash, hang or change a shared one)
 
 
+# why a case gets a Blender of its own
+WORKER = "native image decoders and a worker process (a shared Blender would keep its worker loaded)"
+PIPE = "opens a named pipe, which can block"
+HUGE = "declares a size that a faulty reader would allocate"
 CASES: dict[str, Case] = {}
 
 
@@ -242,14 +109,14 @@ def tiny_prefs(d: Path, checkpoint: Path | None) -> dict:
 def image_case(name: str, make: Callable[[Path], str], **kw) -> None:
     """from_image of a bad photo, with the good tiny checkpoint in the preferences."""
     CASES[f"from-image-{name}"] = Case("from_image", lambda d, c: {"filepath": make(d), "device": "CPU"},
-                                       prefs=tiny_prefs, torch=True, **kw)
+                                       prefs=tiny_prefs, torch=True, alone=WORKER, **kw)
 
 
 def checkpoint_case(name: str, make: Callable[[Path, Path], str], **kw) -> None:
     """from_image of a good photo, with a bad checkpoint in the preferences."""
     CASES[f"from-image-checkpoint-{name}"] = Case(
         "from_image", lambda d, c: {"filepath": put(d, "photo.png", encoded("PNG")), "device": "CPU"},
-        prefs=lambda d, c: {"checkpoint_path": make(d, c)}, torch=True, **kw)
+        prefs=lambda d, c: {"checkpoint_path": make(d, c)}, torch=True, alone=WORKER, **kw)
 
 
 def import_case(name: str, make: Callable[[Path], str], **kw) -> None:
@@ -287,15 +154,18 @@ checkpoint_case("folder", lambda d, c: folder(d, "weights.pt"), names="weights.p
                 says=("Checkpoint is not a file",))
 checkpoint_case("truncated-half", lambda d, c: put(d, "sharp.pt", (lambda b: b[: len(b) // 2])(c.read_bytes())),
                 names="sharp.pt", says=("not a readable PyTorch checkpoint, or truncated",))
-checkpoint_case("pickle-with-objects", lambda d, c: pickled_objects(d, c), names="sharp.pt",
+checkpoint_case("pickle-with-objects", lambda d, c: saved(d, "sharp.pt", {
+    "state_dict": good_state_dict(c), "args": argparse.Namespace(lr=1e-4)}), names="sharp.pt",
                 says=("is not a plain weights file", "argparse.Namespace", "not loaded, for safety"))
-checkpoint_case("wrong-keys", lambda d, c: torch_saved(d, "wrong-keys", c), names="sharp.pt",
+checkpoint_case("wrong-keys", lambda d, c: saved(d, "sharp.pt", {
+    "encoder.weight": __import__("torch").zeros(3, 3), "decoder.bias": __import__("torch").zeros(3)}), names="sharp.pt",
                 says=("not a SHARP checkpoint",))
 CASES["from-image-checkpoint-property-truncated"] = Case(  # the operator's own Checkpoint, not the preferences'
     "from_image", lambda d, c: {"filepath": put(d, "photo.png", encoded("PNG")), "device": "CPU",
                                 "checkpoint": put(d, "sharp.pt", c.read_bytes()[:100])},
-    prefs=tiny_prefs, torch=True, names="sharp.pt", says=("not a readable PyTorch checkpoint, or truncated",))
-checkpoint_case("nan-tensor", lambda d, c: torch_saved(d, "nan", c), names="sharp.pt",
+    prefs=tiny_prefs, torch=True, names="sharp.pt", says=("not a readable PyTorch checkpoint, or truncated",),
+    alone=WORKER)
+checkpoint_case("nan-tensor", lambda d, c: saved(d, "sharp.pt", edited(c, with_nan)), names="sharp.pt",
                 says=("tensors hold NaN or Inf values",))
 
 # ---- from_image without torch -------------------------------------------------------------------------------
@@ -303,7 +173,7 @@ checkpoint_case("nan-tensor", lambda d, c: torch_saved(d, "nan", c), names="shar
 CASES["from-image-without-torch"] = Case(
     "from_image", lambda d, c: {"filepath": put(d, "photo.png", encoded("PNG")), "device": "CPU"},
     prefs=lambda d, c: {"checkpoint_path": put(d, "sharp.pt", b"not looked at")}, torch=False,
-    says=("PyTorch is not installed",))
+    says=("PyTorch is not installed",), alone=WORKER)
 
 # ---- import_ply -------------------------------------------------------------------------------------------
 
@@ -318,14 +188,16 @@ import_case("not-a-ply", lambda d: put(d, "a.ply", b"solid cube\nendsolid cube\n
 import_case("empty-file", lambda d: put(d, "a.ply", b""), names="a.ply", says=("not a PLY file",))
 import_case("folder", lambda d: folder(d, "scene.ply"), names="scene.ply", says=("is a folder, not a file",))
 import_case("named-pipe", lambda d: fifo(d, "a.ply"), names="a.ply", says=("is a named pipe, not a file",),
-            skip="" if HAS_FIFO else "no named pipes here")
+            skip="" if HAS_FIFO else "no named pipes here", alone=PIPE)
 import_case("missing", lambda d: str(d / "none.ply"), names="none.ply", says=("no such file",))
 import_case("under-a-file", lambda d: put(d, "a.ply", splats()) + "/b.ply", names="a.ply/b.ply",
             says=("is a file, not a folder",))
 import_case("count-beyond-the-file", lambda d: put(d, "a.ply", ply_file(
-    ["element vertex 1000000000000000", *SPLAT_PROPERTIES], splat_rows(2))), names="a.ply", says=("is truncated",))
+    ["element vertex 1000000000000000", *SPLAT_PROPERTIES], splat_rows(2))), names="a.ply", says=("is truncated",),
+            alone=HUGE)
 import_case("count-beyond-memory", lambda d: put(d, "a.ply", ply_file(
-    ["element vertex 200000000", *SPLAT_PROPERTIES], splat_rows(2))), names="a.ply", says=("is truncated",))
+    ["element vertex 200000000", *SPLAT_PROPERTIES], splat_rows(2))), names="a.ply", says=("is truncated",),
+            alone=HUGE)
 import_case("version-2", lambda d: put(d, "a.ply", edit_header(splats(), b"1.0", b"2.0")), names="a.ply",
             says=("only version 1.0 exists",))
 import_case("no-splats", lambda d: put(d, "empty_scene.ply", ply_file(["element vertex 0", *SPLAT_PROPERTIES], b"")),
@@ -346,7 +218,7 @@ export_case("empty-file-name", lambda d: "", names="obj:Splats", says=("no file 
 export_case("into-read-only-folder", lambda d: read_only_folder(d, "ro") + "/out.ply", names="ro/out.ply",
             says=("no permission to write in folder",), skip="root writes anywhere" if IS_ROOT else "")
 export_case("to-a-named-pipe", lambda d: fifo(d, "out.ply"), names="out.ply", says=("is a named pipe, not a file",),
-            skip="" if HAS_FIFO else "no named pipes here")
+            skip="" if HAS_FIFO else "no named pipes here", alone=PIPE)
 export_case("name-too-long", lambda d: str(d / ("p" * 300 + ".ply")), names="p" * 300, says=("File name too long",))
 export_case("sharp-layout-without-photo-keeps-existing", lambda d: put(d, "keep.ply", b"precious"),
             scene="splat-without-photo", names="obj:Splats", says=("has no photo camera", "3DGS layout"))
@@ -378,41 +250,35 @@ for scene in ("mesh", "camera-active", "nothing-active", "splat-without-rotation
 CASES["from-image-good"] = Case(
     "from_image", lambda d, c: {"filepath": put(d, "photo.png", encoded("PNG")), "device": "CPU"}, prefs=tiny_prefs,
     torch=True, ok=True, adds={"objects": {"photo", "photo Photo", "photo Camera"}, "cameras": {"photo Camera"},
-                               "node_groups": {"SHARP Splats"}, "materials": {"SHARP Splat", "SHARP Splat Points"}})
+                               "node_groups": {"SHARP Splats"}, "materials": {"SHARP Splat", "SHARP Splat Points"}},
+    alone=WORKER)
 
 
-# ---- checkpoint builders (torch) --------------------------------------------------------------------------
+# ---- running cases ---------------------------------------------------------------------------------------
 
 
-def torch_saved(d: Path, kind: str, good: Path) -> str:
-    """sharp.pt holding a state dict of the wrong keys ("wrong-keys"), or the good one with a NaN ("nan")."""
-    import torch
+@dataclass
+class Ran:
+    """A case's folder before and after, and what its Blender process said about it."""
 
-    if kind == "nan":
-        sd = dict(torch.load(good, map_location="cpu", weights_only=True))
-        key = next(k for k, v in sd.items() if v.numel() > 1)
-        sd[key] = sd[key].clone()
-        sd[key].view(-1)[0] = float("nan")
-    else:
-        sd = {"encoder.weight": torch.zeros(3, 3), "decoder.bias": torch.zeros(3)}
-    torch.save(sd, d / "sharp.pt")
-    return str(d / "sharp.pt")
+    d: Path
+    before: dict
+    after: dict
+    returncode: int  # the Blender process's
+    output: str  # the process's own output and the case's
+    got: dict | None  # the driver's JSON line for the case (None: the process died before it)
+    leftovers: list[str]  # temporary files the case left, and those left when the process exited
 
 
-def pickled_objects(d: Path, good: Path) -> str:
-    import argparse
-
-    import torch
-
-    torch.save({"state_dict": torch.load(good, map_location="cpu", weights_only=True),
-                "args": argparse.Namespace(lr=1e-4)}, d / "sharp.pt")
-    return str(d / "sharp.pt")
+def prepared(case: Case, d: Path, checkpoint: Path | None) -> dict:
+    """The case's folder made, and what the driver needs to run it."""
+    d.mkdir(parents=True)
+    return {"scene": case.scene, "operator": case.operator, "kwargs": case.make(d, checkpoint),
+            "prefs": case.prefs(d, checkpoint) if case.prefs else {}}
 
 
-# ---- running a case ----------------------------------------------------------------------------------------
-
-
-def run_driver(spec: dict, tmp: Path) -> subprocess.CompletedProcess[str]:
+def run_driver(spec: dict, work: Path) -> tuple[int, str]:
+    """One Blender process for the cases of ``spec``: its exit status and output (a timeout is its failure)."""
     def limits() -> None:
         try:
             import resource
@@ -421,11 +287,78 @@ def run_driver(spec: dict, tmp: Path) -> subprocess.CompletedProcess[str]:
         except (ImportError, ValueError, OSError):  # no such limit here: the time limit still holds
             pass
 
+    (work / "spec.json").write_text(json.dumps(spec))
+    tmp = work / "tmp"
     env = {k: v for k, v in os.environ.items() if k not in ("SHARP_CHECKPOINT", "PYTHONWARNINGS", "PYTHONPATH")}
     env |= {"TMPDIR": str(tmp), "TORCH_HOME": str(tmp / "torch-home"), "OPENBLAS_NUM_THREADS": "1",
             "OMP_NUM_THREADS": "1"}
-    return subprocess.run([sys.executable, "-c", DRIVER, json.dumps(spec)], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=TIME_LIMIT_S, preexec_fn=limits if os.name == "posix" else None)
+    limit = TIME_LIMIT_S * (1 + len(spec["cases"]) // 10)
+    try:
+        done = subprocess.run([sys.executable, "-m", "tests.support.operator_driver", str(work / "spec.json")],
+                              cwd=ROOT, env=env, capture_output=True, text=True, timeout=limit,
+                              preexec_fn=limits if os.name == "posix" else None)
+        return done.returncode, done.stdout + done.stderr
+    except subprocess.TimeoutExpired as e:
+        return -9, f"killed after {limit} s; it said: {e.stdout!r} {e.stderr!r}"
+
+
+def run_cases(specs: dict[str, dict], work: Path, shared: bool) -> dict[str, tuple[int, str, dict | None, list[str]]]:
+    """Each case of ``specs`` (by name) in one Blender process; a case the process died in fails with what it
+    said, and the cases after it run again in a new process. By name: (exit status, output, result, leftovers:
+    the temporary files left when the process exited and, where it is ``shared``, those each case left)."""
+    outcomes: dict[str, tuple[int, str, dict | None, list[str]]] = {}
+    while pending := [name for name in specs if name not in outcomes]:
+        folder = work / f"blender-{len(outcomes)}"
+        for sub in ("tmp", "user", "output"):
+            (folder / sub).mkdir(parents=True)
+        cases = [{**specs[name], "name": name, "stdout": str(folder / "output" / f"{i}.out"),
+                  "stderr": str(folder / "output" / f"{i}.err")} for i, name in enumerate(pending)]
+        status, said = run_driver({"root": str(ROOT), "addon_id": ADDON_ID, "user": str(folder / "user"),
+                                   "cases": cases}, folder)
+        got = {g["name"]: g for g in (json.loads(line.removeprefix(MARK)) for line in said.splitlines()
+                                      if line.startswith(MARK))}
+        after_exit = sorted(str(p.relative_to(folder / "tmp")) for p in (folder / "tmp").rglob("*"))
+        process_output = "\n".join(line for line in said.splitlines() if not line.startswith(MARK))
+        survived = 0 if len(got) < len(cases) else status  # the cases before a death; all: its exit status
+        for case in cases:
+            name = case["name"]
+            if name not in got:  # the process died running it: its failure; the cases after it run again
+                outcomes[name] = (status or 1, f"the Blender process died running this case (exit status {status}):"
+                                               f" {process_output}", None, after_exit)
+                break
+            own = "".join(Path(case[k]).read_text(errors="replace") for k in ("stdout", "stderr"))
+            left = got[name]["left"] if shared else []
+            outcomes[name] = (survived, process_output + own, got[name], left + after_exit)
+    return outcomes
+
+
+def selected_names(request: pytest.FixtureRequest) -> list[str]:
+    """The cases of ``test_operator`` that this session runs (after -k and -m)."""
+    return [item.callspec.params["name"] for item in request.session.items
+            if getattr(item, "originalname", "") == "test_operator" and getattr(item, "module", None) is request.module]
+
+
+def runnable(case: Case) -> bool:
+    return not case.skip and not (case.torch is False and HAS_TORCH) and not (case.torch and not HAS_TORCH)
+
+
+def finished(d: Path, before: dict, outcome: tuple[int, str, dict | None, list[str]]) -> Ran:
+    try:
+        after = listing(d)
+    finally:
+        writable_again(d)
+    return Ran(d, before, after, *outcome)
+
+
+@pytest.fixture(scope="module")
+def shared_runs(request, tmp_path_factory) -> dict[str, Ran]:
+    """Every selected case that nothing can crash or change for the next, run in one shared Blender."""
+    names = [n for n in selected_names(request) if not CASES[n].alone and runnable(CASES[n])]
+    root = tmp_path_factory.mktemp("operators")
+    specs = {name: prepared(CASES[name], root / name / "case", None) for name in names}
+    befores = {name: listing(root / name / "case") for name in names}
+    outcomes = run_cases(specs, root / "processes", shared=True)
+    return {name: finished(root / name / "case", befores[name], outcomes[name]) for name in names}
 
 
 def params() -> list:
@@ -444,36 +377,25 @@ def checkpoint(request) -> Path | None:
 
 
 @pytest.mark.parametrize("name", params())
-def test_operator(tmp_path, checkpoint, name):
+def test_operator(request, tmp_path, checkpoint, name):
     case = CASES[name]
     if case.skip:
         pytest.skip(case.skip)
     if case.torch is False and HAS_TORCH:
         pytest.skip("checks the message where PyTorch is absent; this environment has it")
-    d, tmp, user = tmp_path / "case", tmp_path / "tmp", tmp_path / "user"
-    for folder_ in (d, tmp, user):
-        folder_.mkdir()
-    try:
-        kwargs = case.make(d, checkpoint)
-        prefs = case.prefs(d, checkpoint) if case.prefs else {}
-        spec = {"root": str(ROOT), "addon_id": ADDON_ID, "user": str(user), "scene": case.scene,
-                "operator": case.operator, "kwargs": kwargs, "prefs": prefs}
+    if case.alone:
+        d = tmp_path / "case"
+        spec = prepared(case, d, checkpoint)
         before = listing(d)
-        done = run_driver(spec, tmp)
-        after = listing(d)
-    finally:
-        for path in [d, *d.rglob("*")]:  # undo read-only folders for the cleanup
-            if path.is_dir() and not path.is_symlink():
-                path.chmod(0o755)
-    output = done.stdout + done.stderr
-    assert done.returncode == 0, output
-    assert "Traceback" not in output, output
-    lines = [line for line in done.stdout.splitlines() if line.startswith(MARK)]
-    assert len(lines) == 1, output
-    got = json.loads(lines[0].removeprefix(MARK))
-    leftovers = sorted(str(p.relative_to(tmp)) for p in tmp.rglob("*"))  # worker scratch, Blender's session folder
-    assert leftovers == [], f"temporary files left behind: {leftovers}"
-    changed = {k for k in after if before.get(k) != after[k]} | set(before) - set(after)
+        ran = finished(d, before, run_cases({name: spec}, tmp_path / "process", shared=False)[name])
+    else:
+        ran = request.getfixturevalue("shared_runs")[name]
+    d, got = ran.d, ran.got
+    assert ran.returncode == 0, ran.output
+    assert "Traceback" not in ran.output, ran.output
+    assert got is not None, ran.output
+    assert ran.leftovers == [], f"temporary files left behind: {ran.leftovers}"
+    changed = {k for k in ran.after if ran.before.get(k) != ran.after[k]} | set(ran.before) - set(ran.after)
 
     if case.ok:
         assert got["result"] == ["FINISHED"], got["message"]
@@ -509,3 +431,24 @@ def test_the_corpus_is_large_enough():
     assert len(CASES) >= 30
     assert sum(c.ok for c in CASES.values()) >= 3
     assert {c.operator for c in CASES.values()} == {"from_image", "import_ply", "export_ply"}
+
+
+def test_what_could_crash_or_change_a_shared_blender_has_its_own():
+    for name, case in CASES.items():
+        if case.operator == "from_image":
+            assert case.alone == WORKER, name
+        elif "named-pipe" in name:
+            assert case.alone == PIPE, name
+    assert sum(not c.alone for c in CASES.values()) >= 25
+
+
+def test_a_blender_that_dies_fails_the_case_it_was_running_and_the_cases_after_it_run_again(tmp_path):
+    missing = {"scene": "", "operator": "import_ply", "kwargs": {"filepath": str(tmp_path / "none.ply")}, "prefs": {}}
+    dies = {**missing, "kwargs": {"no_such_property": 1}}  # a TypeError out of bpy.ops: the driver dies
+    got = run_cases({"before": missing, "dies": dies, "after": missing}, tmp_path / "work", shared=True)
+    for name in ("before", "after"):
+        status, output, result, leftovers = got[name]
+        assert (status, result["result"], leftovers) == (0, ["RuntimeError"], []), output
+    status, output, result, _ = got["dies"]
+    assert status != 0 and result is None and "died running this case" in output and "no_such_property" in output
+    assert sorted(p.name for p in (tmp_path / "work").iterdir()) == ["blender-0", "blender-2"]

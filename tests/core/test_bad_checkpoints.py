@@ -1,10 +1,13 @@
-"""A corpus of bad checkpoints (and two good ones), each run in a process of its own, as a user would meet it.
+"""A corpus of bad checkpoints (and good ones), run as a user would meet them.
 
 The same discipline as ``test_bad_inputs.py``, for the SHARP weights: every case builds its files
 in its own folder, then runs either ``sharp_addon.api.load_predictor(path, device="cpu")`` through a
 driver that reports a ``SharpError`` the way the command line does, or the command line itself
-(``predict -i <a good small PNG> -o <folder> -c <checkpoint> --device cpu``). Each process runs
-with a time limit, a 4 GB address-space limit and numpy's RuntimeWarnings turned into errors. Then:
+(``predict -i <a good small PNG> -o <folder> -c <checkpoint> --device cpu``). A case whose bytes
+reach torch's native reader damaged, whose pickle would run code if the refusal failed, or that
+opens a named pipe runs in a process of its own; the others share one process, so torch is imported
+once for them (``tests/support/corpus_runs.py``). Every process has a time limit, a 4 GB
+address-space limit and numpy's RuntimeWarnings turned into errors. Then:
 
 - the exit status is 0 (success) or 1 (a user error);
 - an error is ONE line on stderr, starting with "error: ", naming the checkpoint and saying what
@@ -19,8 +22,6 @@ from __future__ import annotations
 
 import argparse
 import pickle
-import subprocess
-import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,9 +30,26 @@ import numpy as np
 import pytest
 
 from sharp_addon import ply
-from tests.core.test_bad_inputs import HAS_FIFO, IS_ROOT, encoded, fifo, listing, put, run_limited
+from tests.support.bad_files import (
+    HAS_FIFO,
+    IS_ROOT,
+    Planted,
+    edited,
+    encoded,
+    fifo,
+    good_state_dict,
+    integers,
+    put,
+    saved,
+    with_nan,
+    with_wrong_shape,
+    writable_again,
+    zip_not_torch,
+)
+from tests.support.corpus_runs import Outcome, Run, listing, run_alone, run_batch
 
-pytestmark = [pytest.mark.torch, pytest.mark.slow]  # 60 processes that import torch: 3 to 7 minutes
+# 60 cases that import torch: 15 processes of their own and one shared by the rest
+pytestmark = [pytest.mark.torch, pytest.mark.slow, pytest.mark.corpus]
 
 API_DRIVER = """
 import sys
@@ -59,61 +77,13 @@ class Case:
     never: tuple[str, ...] = ()  # what it must not contain
     xfail: str = ""  # a known bug: the case fails until it is fixed
     skip: str = ""
+    alone: str = ""  # why it needs a process of its own (it could crash, hang or change a shared one)
 
 
-# ---- building checkpoints -------------------------------------------------------------------------
-
-
-def good_state_dict(good: Path) -> dict:
-    import torch
-
-    return torch.load(good, map_location="cpu", weights_only=True)
-
-
-def saved(d: Path, name: str, obj: object, **options) -> str:
-    import torch
-
-    torch.save(obj, d / name, **options)
-    return str(d / name)
-
-
-def edited(good: Path, edit: Callable[[dict], dict]) -> object:
-    """The good state dict, changed by ``edit`` (which gets a copy and returns what to save)."""
-    return edit(dict(good_state_dict(good)))
-
-
-def with_nan(sd: dict) -> dict:
-    key = next(k for k, v in sd.items() if v.numel() > 1)
-    sd[key] = sd[key].clone()
-    sd[key].view(-1)[1] = float("nan")
-    return sd
-
-
-def with_wrong_shape(sd: dict) -> dict:
-    key = next(iter(sd))
-    sd[key] = sd[key].new_zeros((*sd[key].shape, 2))
-    return sd
-
-
-def integers(sd: dict) -> dict:
-    return {k: (v * 1000).to(dtype=__import__("torch").int32) for k, v in sd.items()}
-
-
-def zip_not_torch(d: Path, name: str) -> str:
-    with zipfile.ZipFile(d / name, "w") as z:
-        z.writestr("readme.txt", "a zip archive, but not one torch wrote")
-        z.writestr("data/0", b"\x00" * 64)
-    return str(d / name)
-
-
-class Planted:
-    """An object whose unpickling would create a file: a refused checkpoint must never run it."""
-
-    def __init__(self, target: Path) -> None:
-        self.target = str(target)
-
-    def __reduce__(self):
-        return (open, (self.target, "w"))
+# why a case gets a process of its own
+NATIVE = "damaged bytes into torch's native reader"
+PLANTED = "a pickle that runs code if the refusal fails"
+PIPE = "opens a named pipe, which can block"
 
 
 # ---- the corpus -----------------------------------------------------------------------------------
@@ -125,7 +95,7 @@ CASES: dict[str, Case] = {
     "folder": Case(lambda d, g: (d / "weights.pt").mkdir() or str(d / "weights.pt"), names="weights.pt",
                    says=("is a folder, not a checkpoint file",)),
     "named-pipe": Case(lambda d, g: fifo(d, "sharp.pt"), names="sharp.pt", says=("is not a file",),
-                       skip="" if HAS_FIFO else "no named pipes here"),
+                       skip="" if HAS_FIFO else "no named pipes here", alone=PIPE),
     "no-read-permission": Case(lambda d, g: (put(d, "sharp.pt", g.read_bytes()), (d / "sharp.pt").chmod(0))[0],
                                names="sharp.pt", says=("Permission denied",),
                                skip="root reads anything" if IS_ROOT else ""),
@@ -135,14 +105,14 @@ CASES: dict[str, Case] = {
     "text-file": Case(lambda d, g: put(d, "sharp.pt", b"version https://git-lfs.github.com/spec/v1\noid sha256:0\n"),
                       names="sharp.pt", says=("is a Git LFS pointer, not the weights",),
                       never=("_use_new_zipfile_serialization",)),
-    "zip-not-torch": Case(lambda d, g: zip_not_torch(d, "sharp.pt"), names="sharp.pt", says=UNREADABLE),
+    "zip-not-torch": Case(lambda d, g: zip_not_torch(d, "sharp.pt"), names="sharp.pt", says=UNREADABLE, alone=NATIVE),
     # a good checkpoint, cut short
     "truncated-100-bytes": Case(lambda d, g: put(d, "sharp.pt", g.read_bytes()[:100]), names="sharp.pt",
-                                says=(*UNREADABLE, "truncated")),
+                                says=(*UNREADABLE, "truncated"), alone=NATIVE),
     "truncated-half": Case(lambda d, g: put(d, "sharp.pt", (lambda b: b[: len(b) // 2])(g.read_bytes())),
-                           names="sharp.pt", says=(*UNREADABLE, "truncated")),
+                           names="sharp.pt", says=(*UNREADABLE, "truncated"), alone=NATIVE),
     "truncated-last-byte": Case(lambda d, g: put(d, "sharp.pt", g.read_bytes()[:-1]), names="sharp.pt",
-                                says=(*UNREADABLE, "truncated")),
+                                says=(*UNREADABLE, "truncated"), alone=NATIVE),
     # pickles holding Python objects: refused by the safe loader, never run
     "pickle-numpy-array": Case(lambda d, g: saved(d, "sharp.pt", np.arange(6.0)), names="sharp.pt",
                                says=(*NOT_PLAIN, "numpy"), never=NEVER_SAYS_FOR_PICKLES),
@@ -151,10 +121,11 @@ CASES: dict[str, Case] = {
                                  names="sharp.pt", says=(*NOT_PLAIN, "argparse.Namespace"),
                                  never=NEVER_SAYS_FOR_PICKLES),
     "pickle-that-would-write-a-file": Case(lambda d, g: saved(d, "sharp.pt", {"x": Planted(d / "planted")}),
-                                           names="sharp.pt", says=NOT_PLAIN, never=NEVER_SAYS_FOR_PICKLES),
+                                           names="sharp.pt", says=NOT_PLAIN, never=NEVER_SAYS_FOR_PICKLES,
+                                           alone=PLANTED),
     "plain-pickle-that-would-write-a-file": Case(  # pickle.dump, not torch.save: no zip around it
         lambda d, g: put(d, "sharp.pt", pickle.dumps({"x": Planted(d / "planted")})), names="sharp.pt",
-        says=NOT_PLAIN, never=(*NEVER_SAYS_FOR_PICKLES, "_use_new_zipfile_serialization")),
+        says=NOT_PLAIN, never=(*NEVER_SAYS_FOR_PICKLES, "_use_new_zipfile_serialization"), alone=PLANTED),
     # torch files of the wrong content
     "list-of-tensors": Case(lambda d, g: saved(d, "sharp.pt", list(good_state_dict(g).values())), names="sharp.pt",
                             says=("holds list, not a state dict of tensors",)),
@@ -202,39 +173,81 @@ def params() -> list:
 # ---- running a case -------------------------------------------------------------------------------
 
 
-def run(args: list[str], code: str, home: Path) -> subprocess.CompletedProcess[str]:
-    return run_limited(code, args, home)
+@dataclass
+class Ran:
+    """A case's folder, the checkpoint it gave, the folder before and after the run, and what the run gave."""
+
+    d: Path
+    checkpoint: str
+    before: dict
+    after: dict
+    result: Outcome
+
+
+def prepared(name: str, surface: str, base: Path, good: Path) -> tuple[Path, str, Run]:
+    d = base / "case"
+    d.mkdir(parents=True)
+    checkpoint = CASES[name].make(d, good)
+    if surface == "api":
+        args, code = [checkpoint], API_DRIVER
+    else:
+        args = ["predict", "-i", put(d, "photo.png", encoded("PNG")), "-o", str(d / "out"), "-c", checkpoint,
+                "--device", "cpu"]
+        code = CLI_DRIVER
+        if surface == "cli-into-existing":
+            put(d, "out/old.ply", b"precious")
+    return d, checkpoint, Run(code, tuple(args), base / "torch-home")
+
+
+def selected(request: pytest.FixtureRequest) -> list[tuple[str, str]]:
+    """The (case, surface) pairs of ``test_checkpoint`` that this session runs (after -k and -m)."""
+    return [(item.callspec.params["name"], item.callspec.params["surface"]) for item in request.session.items
+            if getattr(item, "originalname", "") == "test_checkpoint"
+            and getattr(item, "module", None) is request.module]
+
+
+@pytest.fixture(scope="module")
+def shared_runs(request, tmp_path_factory, tiny_checkpoint) -> dict[str, Ran]:
+    """Every selected case that nothing can crash, run in one shared process (torch imported once)."""
+    pairs = [(n, s) for n, s in selected(request) if not CASES[n].alone and not CASES[n].skip]
+    root = tmp_path_factory.mktemp("checkpoints")
+    cases = {f"{n}-{s}": prepared(n, s, root / f"{n}-{s}", tiny_checkpoint) for n, s in pairs}
+    befores = {key: listing(d) for key, (d, _, _) in cases.items()}
+    try:
+        outcomes = run_batch({key: run for key, (_, _, run) in cases.items()}, root / "batches")
+        afters = {key: listing(d) for key, (d, _, _) in cases.items()}
+    finally:
+        for d, _, _ in cases.values():
+            writable_again(d)
+    return {key: Ran(d, checkpoint, befores[key], afters[key], outcomes[key])
+            for key, (d, checkpoint, _) in cases.items()}
+
+
+def run_in_own_process(name: str, surface: str, base: Path, good: Path) -> Ran:
+    d, checkpoint, run = prepared(name, surface, base, good)
+    try:
+        before = listing(d)
+        result = run_alone(run)
+        after = listing(d)
+    finally:
+        writable_again(d)
+    return Ran(d, checkpoint, before, after, result)
 
 
 @pytest.mark.parametrize(("name", "surface"), params())
-def test_checkpoint(tmp_path, tiny_checkpoint, name, surface):
+def test_checkpoint(request, tmp_path, tiny_checkpoint, name, surface):
     case = CASES[name]
     if case.skip:
         pytest.skip(case.skip)
-    d = tmp_path / "case"
-    d.mkdir()
-    try:
-        checkpoint = case.make(d, tiny_checkpoint)
-        out = d / "out"
-        if surface == "api":
-            args, code = [checkpoint], API_DRIVER
-        else:
-            args = ["predict", "-i", put(d, "photo.png", encoded("PNG")), "-o", str(out), "-c", checkpoint,
-                    "--device", "cpu"]
-            code = CLI_DRIVER
-            if surface == "cli-into-existing":
-                put(d, "out/old.ply", b"precious")
-        before = listing(d)
-        result = run(args, code, tmp_path / "torch-home")
-        after = listing(d)
-    finally:
-        for path in [d, *d.rglob("*")]:  # undo unreadable files for the cleanup
-            if not path.is_symlink() and path.exists():
-                path.chmod(0o755 if path.is_dir() else 0o644)
+    if case.alone:
+        ran = run_in_own_process(name, surface, tmp_path, tiny_checkpoint)
+    else:
+        ran = request.getfixturevalue("shared_runs")[f"{name}-{surface}"]
+    d, checkpoint, result, out = ran.d, ran.checkpoint, ran.result, ran.d / "out"
     output = result.stdout + result.stderr
     assert "Traceback" not in output, output
     assert result.returncode == case.status, output
-    changed = {k for k in after if before.get(k) != after[k]} | set(before) - set(after)
+    changed = {k for k in ran.after if ran.before.get(k) != ran.after[k]} | set(ran.before) - set(ran.after)
     if case.status == 0:
         assert result.stderr == "", result.stderr
         assert result.stdout.startswith(f"loaded {checkpoint} on cpu"), result.stdout

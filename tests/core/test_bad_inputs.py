@@ -1,10 +1,14 @@
-"""A corpus of bad inputs (and odd but valid ones), each run in a process of its own, as a user would meet it.
+"""A corpus of bad inputs (and odd but valid ones), run as a user would meet them.
 
 Every case builds its files in its own folder, then runs either the command line (``info``,
 ``convert``, ``predict`` up to where it would need a checkpoint) or, for images, ``load_photo``
-through a driver that reports errors the way the command line does. Each process runs with a
-time limit, a 4 GB address-space limit (a header that makes the reader allocate what it declares
-fails) and numpy's RuntimeWarnings (overflow, invalid casts) turned into errors. Then:
+through a driver that reports errors the way the command line does. A case that could crash or hang
+its process (damaged bytes into Pillow's native decoders, a declared size that would make a reader
+allocate gigabytes, a named pipe) runs in a process of its own; the others share one process
+(``tests/support/corpus_runs.py``: each case's output, exit status, umask and time limit are still
+its own). Every process has a time limit, a 4 GB address-space limit (a header that makes the reader
+allocate what it declares fails) and numpy's RuntimeWarnings (overflow, invalid casts) turned into
+errors. Then:
 
 - the exit status is 0 (success), 1 (a user error) or 2 (a bad argument), as the case says;
 - an error is ONE line on stderr, starting with "error: " and naming the file (or argument);
@@ -12,18 +16,13 @@ fails) and numpy's RuntimeWarnings (overflow, invalid casts) turned into errors.
 - the case's folder is exactly as before (nothing half-written, an existing target keeps its
   bytes), apart from what a success writes, which gets the permissions the umask gives.
 
-No torch, no bpy: this runs in every test environment.
+No torch, no bpy: this runs once per Python version (tools/dev.py).
 """
 
 from __future__ import annotations
 
-import io
-import os
 import stat
 import struct
-import subprocess
-import sys
-import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,13 +32,37 @@ import pytest
 from PIL import Image
 
 from sharp_addon import ply
-from tests.conftest import ROOT
-from tests.helpers import random_gaussians
-
-TIME_LIMIT_S = 60
-MEMORY_LIMIT = 4 << 30
-IS_ROOT = getattr(os, "geteuid", lambda: -1)() == 0  # root writes into read-only folders
-HAS_FIFO = hasattr(os, "mkfifo")
+from tests.support.bad_files import (
+    GOOD,
+    HAS_FIFO,
+    IS_ROOT,
+    LONG,
+    SPLAT_PROPERTIES,
+    ascii_ply,
+    chunk,
+    crlf,
+    edit_header,
+    encoded,
+    fifo,
+    float_tiff_with_inf_and_nan,
+    folder,
+    gif_bad_lzw,
+    jpeg_with_sof_size,
+    metadata_ply,
+    oriented_jpeg,
+    photo,
+    ply_file,
+    png_damaged_idat,
+    png_parts,
+    png_with_ihdr,
+    put,
+    read_only_folder,
+    splat_rows,
+    splats,
+    tiff_with,
+    writable_again,
+)
+from tests.support.corpus_runs import Outcome, Run, listing, run_alone, run_batch
 
 IMAGE_DRIVER = """
 import sys
@@ -54,6 +77,13 @@ print(f"{photo.size_wh[0]} x {photo.size_wh[1]} px, focal length {photo.focal_px
 """
 CLI_DRIVER = "import sys; from sharp_addon.cli import main; sys.exit(main(sys.argv[1:]))"
 
+pytestmark = pytest.mark.corpus
+
+# why a case gets a process of its own
+NATIVE = "damaged bytes into a native decoder"
+HUGE = "declares a size that a faulty reader would allocate"
+PIPE = "opens a named pipe, which can block"
+
 
 @dataclass(frozen=True)
 class Case:
@@ -65,162 +95,8 @@ class Case:
     writes: tuple[str, ...] = ()  # files a success creates or replaces (relative to the case folder)
     umask: int = 0o022
     skip: str = ""  # a reason this case cannot run here
+    alone: str = ""  # why it needs a process of its own (it could crash or hang a shared one)
 
-
-# ---- building files ---------------------------------------------------------------------------------
-
-
-def put(d: Path, name: str, data: bytes) -> str:
-    (d / name).parent.mkdir(parents=True, exist_ok=True)
-    (d / name).write_bytes(data)
-    return str(d / name)
-
-
-def fifo(d: Path, name: str) -> str:
-    os.mkfifo(d / name)
-    return str(d / name)
-
-
-def folder(d: Path, name: str, *files: str) -> str:
-    (d / name).mkdir()
-    for f in files:
-        (d / name / f).write_bytes(b"not an image")
-    return str(d / name)
-
-
-def read_only_folder(d: Path, name: str) -> str:
-    (d / name).mkdir()
-    (d / name).chmod(0o555)
-    return str(d / name)
-
-
-def encoded(fmt: str, img: Image.Image | None = None, **options) -> bytes:
-    img = img or Image.fromarray(np.random.default_rng(1).integers(0, 255, (40, 48, 3), dtype=np.uint8))
-    buffer = io.BytesIO()
-    img.save(buffer, fmt, **options)
-    return buffer.getvalue()
-
-
-def chunk(kind: bytes, data: bytes) -> bytes:
-    """A PNG chunk with a correct CRC."""
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-
-def png_parts() -> tuple[bytes, bytes, bytes]:
-    """A PNG as (signature + IHDR, IDAT payload, IEND chunk)."""
-    png = encoded("PNG")
-    start = png.find(b"IDAT") - 4
-    (length,) = struct.unpack(">I", png[start : start + 4])
-    return png[:start], png[start + 8 : start + 8 + length], png[start + 12 + length :]
-
-
-def png_with_ihdr(width: int, height: int) -> bytes:
-    head, idat, end = png_parts()
-    return head[:8] + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)) + chunk(b"IDAT", idat) + end
-
-
-def png_damaged_idat(tail: bytes) -> bytes:
-    """Half the compressed pixels, then ``tail`` where the decoder looks for more IDAT data."""
-    head, idat, _ = png_parts()
-    return head + chunk(b"IDAT", idat[: len(idat) // 2]) + tail
-
-
-def jpeg_with_sof_size(width: int, height: int) -> bytes:
-    jpg = encoded("JPEG")
-    sof = jpg.find(b"\xff\xc0")
-    return jpg[: sof + 5] + struct.pack(">HH", height, width) + jpg[sof + 9 :]
-
-
-def tiff_with(tag: int, value: int) -> bytes:
-    """A baseline TIFF with one entry of its first IFD changed."""
-    data = bytearray(encoded("TIFF"))
-    ifd = struct.unpack("<I", data[4:8])[0]
-    for e in range(struct.unpack("<H", data[ifd : ifd + 2])[0]):
-        at = ifd + 2 + 12 * e
-        t, kind, count, _ = struct.unpack("<HHII", data[at : at + 12])
-        if t == tag:
-            data[at : at + 12] = struct.pack("<HHII", t, kind, count, value)
-    return bytes(data)
-
-
-def gif_bad_lzw() -> bytes:
-    gif = encoded("GIF", Image.new("P", (48, 40)))
-    at = gif.find(b",") + 10  # the LZW minimum code size after the image descriptor
-    return gif[:at] + b"\x0c" + gif[at + 1 :]
-
-
-def photo(mode: str = "RGB", size: tuple[int, int] = (48, 40)) -> Image.Image:
-    return Image.new("RGB", size, (200, 100, 50)).convert(mode)
-
-
-def float_tiff_with_inf_and_nan() -> bytes:
-    a = np.full((8, 8), 0.5, np.float32)
-    a[0, 0], a[1, 1], a[2, 2] = np.inf, np.nan, -np.inf
-    return encoded("TIFF", Image.fromarray(a, "F"))
-
-
-def oriented_jpeg() -> bytes:
-    exif = Image.Exif()
-    exif[0x0112] = 6  # rotate 90 degrees clockwise to view
-    return encoded("JPEG", photo(size=(64, 48)), exif=exif)
-
-
-def splats(photo_camera: bool = True, layout: ply.Layout = "sharp", n: int = 20) -> bytes:
-    return ply.encode(random_gaussians(n, photo=photo_camera), layout)
-
-
-def edit_header(data: bytes, old: bytes, new: bytes) -> bytes:
-    head, sep, body = data.partition(b"end_header\n")
-    assert old in head, old
-    return head.replace(old, new, 1) + sep + body
-
-
-def ply_file(header: list[str], body: bytes, fmt: str | None = "binary_little_endian") -> bytes:
-    """A PLY file of these header lines (after a format line, unless ``fmt`` is None) and body."""
-    formats = [f"format {fmt} 1.0"] if fmt else []
-    return ("\n".join(["ply", *formats, *header, "end_header"]) + "\n").encode() + body
-
-
-SPLAT_PROPERTIES = [f"property float {name}" for name in ply.REQUIRED]
-
-
-def splat_rows(n: int, x: float = 0.0, f_dc: float = 0.0, dtype: str = "<f4") -> bytes:
-    """n rows of the REQUIRED properties: unit quaternions, small scales, x and f_dc as given."""
-    rows = np.zeros((n, len(ply.REQUIRED)), np.float64)
-    rows[:, 0], rows[:, 2] = x, 2.0
-    rows[:, 3:6] = f_dc
-    rows[:, 7:10] = -4.0  # log scales
-    rows[:, 10] = 1.0  # rot_0
-    return rows.astype(dtype).tobytes()
-
-
-def metadata_ply(focal: float, size: tuple[float, float], types: tuple[str, str] = ("float", "uint")) -> bytes:
-    """A vertex element and ml-sharp's intrinsic and image_size elements, of the given PLY types."""
-    numpy_type = {"float": "<f4", "double": "<f8", "uint": "<u4"}
-    intrinsic = np.array([focal, 0, 1, 0, focal, 1, 0, 0, 1]).astype(numpy_type[types[0]])
-    return ply_file(["element vertex 4", *SPLAT_PROPERTIES,
-                     "element intrinsic 9", f"property {types[0]} intrinsic",
-                     "element image_size 2", f"property {types[1]} image_size"],
-                    splat_rows(4) + intrinsic.tobytes() + np.array(size).astype(numpy_type[types[1]]).tobytes())
-
-
-def ascii_ply(image_size: str = "640 480", color_space: str = "0") -> bytes:
-    rows = "\n".join(" ".join(["0", "0", "2", "0", "0", "0", "0", "-4", "-4", "-4", "1", "0", "0", "0"])
-                     for _ in range(3))
-    return ply_file(["element vertex 3", *SPLAT_PROPERTIES, "element image_size 2", "property uint image_size",
-                     "element color_space 1", "property uchar color_space"],
-                    f"{rows}\n{image_size}\n{color_space}\n".encode(), fmt="ascii")
-
-
-def crlf(data: bytes) -> bytes:
-    head, _, body = data.partition(b"end_header\n")
-    return head.replace(b"\n", b"\r\n") + b"end_header\r\n" + body
-
-
-LONG = "p" * 246  # + ".ply" or ".png": a 250-byte name, legal on every common file system
-
-
-# ---- the corpus ----------------------------------------------------------------------------------------
 
 CASES: dict[str, Case] = {}
 
@@ -233,42 +109,48 @@ def cli_case(name: str, make: Callable[[Path], list[str]], **kw) -> None:
     CASES[name] = Case(make, **kw)
 
 
+# ---- the corpus ----------------------------------------------------------------------------------------
+
 # images whose decoder fails somewhere inside Pillow, each in its own way
 image_case("png-idat-damaged-bad-chunk-type", lambda d: put(d, "a.png", png_damaged_idat(
-    struct.pack(">I", 9) + b"\xea\x11\x07\xbd" + b"x" * 13)), names="a.png", says="broken PNG file")  # SyntaxError
+    struct.pack(">I", 9) + b"\xea\x11\x07\xbd" + b"x" * 13)), names="a.png", says="broken PNG file",
+           alone=NATIVE)  # SyntaxError
 image_case("png-idat-cut-at-chunk-length", lambda d: put(d, "a.png", png_damaged_idat(b"\x00\x00\x00\x05")),
-           names="a.png", says="cannot be read as an image")  # SyntaxError
+           names="a.png", says="cannot be read as an image", alone=NATIVE)  # SyntaxError
 image_case("png-idat-not-zlib", lambda d: put(d, "a.png", png_parts()[0] + chunk(b"IDAT", b"garbage" * 3)
-                                              + png_parts()[2]), names="a.png", says="cannot be read as an image")
+                                              + png_parts()[2]), names="a.png", says="cannot be read as an image",
+           alone=NATIVE)
 image_case("png-declares-100000x100000", lambda d: put(d, "a.png", png_with_ihdr(100_000, 100_000)),
-           names="a.png", says="exceeds limit")  # DecompressionBombError
-image_case("png-truncated", lambda d: put(d, "a.png", encoded("PNG")[:200]), names="a.png", says="truncated")
+           names="a.png", says="exceeds limit", alone=HUGE)  # DecompressionBombError
+image_case("png-truncated", lambda d: put(d, "a.png", encoded("PNG")[:200]), names="a.png", says="truncated",
+           alone=NATIVE)
 image_case("jpeg-cut-mid-scan", lambda d: put(d, "a.jpg", (lambda j: j[: len(j) // 2])(encoded("JPEG"))),
-           names="a.jpg", says="image file is truncated")
+           names="a.jpg", says="image file is truncated", alone=NATIVE)
 image_case("jpeg-bad-scan-header", lambda d: put(d, "a.jpg", (lambda j: j[: j.find(b"\xff\xda") + 2] + b"\x00\x01"
                                                               + j[j.find(b"\xff\xda") + 4 :])(encoded("JPEG"))),
-           names="a.jpg", says="cannot be read as an image")
+           names="a.jpg", says="cannot be read as an image", alone=NATIVE)
 image_case("jpeg-declares-65535x65535", lambda d: put(d, "a.jpg", jpeg_with_sof_size(65535, 65535)),
-           names="a.jpg", says="exceeds limit")
+           names="a.jpg", says="exceeds limit", alone=HUGE)
 image_case("jpeg-garbage-after-marker", lambda d: put(d, "a.jpg", b"\xff\xd8\xff\xe0 definitely not a jpeg"),
-           names="a.jpg", says="cannot be read as an image")
+           names="a.jpg", says="cannot be read as an image", alone=NATIVE)
 image_case("gif-bad-lzw-code-size", lambda d: put(d, "a.gif", gif_bad_lzw()), names="a.gif",
-           says="cannot be read as an image")
-image_case("tiff-strip-past-end", lambda d: put(d, "a.tif", tiff_with(273, 10**9)), names="a.tif", says="truncated")
+           says="cannot be read as an image", alone=NATIVE)
+image_case("tiff-strip-past-end", lambda d: put(d, "a.tif", tiff_with(273, 10**9)), names="a.tif", says="truncated",
+           alone=NATIVE)
 image_case("tiff-zero-rows-per-strip", lambda d: put(d, "a.tif", tiff_with(278, 0)), names="a.tif",
-           says="cannot be read as an image")
+           says="cannot be read as an image", alone=NATIVE)
 image_case("bmp-7-bits-per-pixel", lambda d: put(d, "a.bmp", (lambda b: b[:28] + struct.pack("<H", 7) + b[30:])(
-    encoded("BMP"))), names="a.bmp", says="Unsupported BMP pixel depth")
+    encoded("BMP"))), names="a.bmp", says="Unsupported BMP pixel depth", alone=NATIVE)
 image_case("bmp-huge-negative-width", lambda d: put(d, "a.bmp", (lambda b: b[:18] + struct.pack("<i", -5) + b[22:])(
-    encoded("BMP"))), names="a.bmp", says="exceeds limit")
+    encoded("BMP"))), names="a.bmp", says="exceeds limit", alone=HUGE)
 image_case("webp-cut", lambda d: put(d, "a.webp", (lambda w: w[: len(w) // 2])(encoded("WEBP"))), names="a.webp",
-           says="cannot be read as an image")
+           says="cannot be read as an image", alone=NATIVE)
 image_case("qoi-bad-data", lambda d: put(d, "a.qoi", b"qoif" + struct.pack(">II", 4, 4) + b"\x03\x00" + b"\xff" * 10),
-           names="a.qoi", says="cannot be read as an image")  # IndexError inside Pillow
+           names="a.qoi", says="cannot be read as an image", alone=NATIVE)  # IndexError inside Pillow
 image_case("dds-unknown-pixel-format", lambda d: put(d, "a.dds", b"DDS " + struct.pack("<I", 124) + bytes(120)),
-           names="a.dds", says="Unknown pixel format")  # NotImplementedError inside Pillow
+           names="a.dds", says="Unknown pixel format", alone=NATIVE)  # NotImplementedError inside Pillow
 image_case("ftex-header-only", lambda d: put(d, "a.ftc", b"FTEX" + bytes(100)), names="a.ftc",
-           says="cannot be read as an image")  # AssertionError inside Pillow
+           says="cannot be read as an image", alone=NATIVE)  # AssertionError inside Pillow
 image_case("empty-file", lambda d: put(d, "a.png", b""), names="a.png", says="not an image format Pillow can read")
 image_case("text-named-jpg", lambda d: put(d, "a.jpg", b"hello\n"), names="a.jpg", says="cannot be read as an image")
 image_case("1x1-pixels", lambda d: put(d, "a.png", encoded("PNG", photo(size=(1, 1)))), names="a.png",
@@ -280,7 +162,7 @@ image_case("folder", lambda d: folder(d, "photos.jpg"), names="photos.jpg", says
 image_case("missing", lambda d: str(d / "none.jpg"), names="none.jpg", says="no such file")
 image_case("under-a-file", lambda d: put(d, "a.txt", b"x") + "/b.png", names="a.txt/b.png", says="no such file")
 image_case("named-pipe", lambda d: fifo(d, "a.png"), names="a.png", says="is a named pipe, not an image file",
-           skip="" if HAS_FIFO else "no named pipes here")
+           skip="" if HAS_FIFO else "no named pipes here", alone=PIPE)
 image_case("no-read-permission", lambda d: (put(d, "a.png", encoded("PNG")), (d / "a.png").chmod(0))[0],
            names="a.png", says="Permission denied", skip="root reads anything" if IS_ROOT else "")
 # odd but valid images
@@ -291,10 +173,10 @@ image_case("png-palette", lambda d: put(d, "a.png", encoded("PNG", photo("P"), t
            says="48 x 40 px")
 image_case("png-broken-exif-chunk", lambda d: put(d, "a.png", (lambda h, i, e: h + chunk(b"eXIf", b"\x00")
                                                                 + chunk(b"IDAT", i) + e)(*png_parts())),
-           status=0, says="48 x 40 px")
+           status=0, says="48 x 40 px", alone=NATIVE)
 image_case("png-garbage-icc-profile", lambda d: put(d, "a.png", (lambda h, i, e: h + chunk(b"iCCP", b"p\x00\x00junk")
                                                                   + chunk(b"IDAT", i) + e)(*png_parts())),
-           status=0, says="48 x 40 px")
+           status=0, says="48 x 40 px", alone=NATIVE)
 image_case("jpeg-cmyk", lambda d: put(d, "a.jpg", encoded("JPEG", photo("CMYK"))), status=0, says="48 x 40 px")
 image_case("jpeg-exif-rotated", lambda d: put(d, "a.jpg", oriented_jpeg()), status=0, says="48 x 64 px")
 image_case("tiff-float-with-inf-and-nan", lambda d: put(d, "a.tif", float_tiff_with_inf_and_nan()), status=0,
@@ -302,7 +184,7 @@ image_case("tiff-float-with-inf-and-nan", lambda d: put(d, "a.tif", float_tiff_w
 image_case("250-byte-name", lambda d: put(d, LONG + ".png", encoded("PNG")), status=0, says="48 x 40 px")
 
 # splat PLY files whose header looks legal but is inconsistent
-GOOD = ["element vertex 2", *SPLAT_PROPERTIES]
+HUGE_COUNTS = ("rows-without-properties", "count-beyond-the-file", "count-beyond-memory")
 for name, header, body, says in [
     ("property-twice", [*GOOD, "property float x"], splat_rows(2) + bytes(8),
      "declares property 'x' twice in element 'vertex'"),
@@ -326,11 +208,11 @@ for name, header, body, says in [
 ]:
     fmt = None if name == "format-after-element" else "binary_little_endian"
     cli_case(f"ply-{name}", lambda d, h=header, b=body, f=fmt: ["info", put(d, "a.ply", ply_file(h, b, f))],
-             names="a.ply", says=says)
+             names="a.ply", says=says, alone=HUGE if name in HUGE_COUNTS else "")
 cli_case("ply-version-2", lambda d: ["info", put(d, "a.ply", edit_header(splats(), b"1.0", b"2.0"))],
          names="a.ply", says="has PLY version '2.0'; only version 1.0 exists")
 cli_case("ply-ascii-count-beyond-the-file", lambda d: ["info", put(d, "a.ply", edit_header(
-    ascii_ply(), b"vertex 3", b"vertex 100000000000000"))], names="a.ply", says="its header describes")
+    ascii_ply(), b"vertex 3", b"vertex 100000000000000"))], names="a.ply", says="its header describes", alone=HUGE)
 cli_case("ply-ascii-negative-uint", lambda d: ["info", put(d, "a.ply", ascii_ply(image_size="-1 480"))],
          names="a.ply", says="ASCII value -1 for the uint32 property 'image_size'")
 cli_case("ply-ascii-fraction-for-uchar", lambda d: ["info", put(d, "a.ply", ascii_ply(color_space="0.5"))],
@@ -346,7 +228,7 @@ cli_case("ply-missing", lambda d: ["info", str(d / "none.ply")], names="none.ply
 cli_case("ply-under-a-file", lambda d: ["info", put(d, "a.ply", splats()) + "/b.ply"], names="a.ply/b.ply",
          says="a.ply' is a file, not a folder")
 cli_case("ply-named-pipe", lambda d: ["info", fifo(d, "a.ply")], names="a.ply", says="is a named pipe, not a file",
-         skip="" if HAS_FIFO else "no named pipes here")
+         skip="" if HAS_FIFO else "no named pipes here", alone=PIPE)
 # odd but valid PLY files
 cli_case("ply-crlf-header", lambda d: ["info", put(d, "a.ply", crlf(splats()))], status=0, says="20 Gaussians")
 cli_case("ply-extreme-metadata", lambda d: ["info", put(d, "a.ply", metadata_ply(1e30, (4294967295, 1)))],
@@ -380,7 +262,8 @@ cli_case("convert-into-read-only-folder", lambda d: ["convert", put(d, "in.ply",
                                                      read_only_folder(d, "ro") + "/out.ply"],
          names="ro/out.ply", says="no permission to write in folder", skip="root writes anywhere" if IS_ROOT else "")
 cli_case("convert-to-a-named-pipe", lambda d: ["convert", put(d, "in.ply", splats()), fifo(d, "out.ply")],
-         names="out.ply", says="is a named pipe, not a file", skip="" if HAS_FIFO else "no named pipes here")
+         names="out.ply", says="is a named pipe, not a file", skip="" if HAS_FIFO else "no named pipes here",
+         alone=PIPE)
 cli_case("convert-to-a-folder-name", lambda d: ["convert", put(d, "in.ply", splats()), str(d / "new") + "/"],
          names="new/", says="ends in a path separator")
 cli_case("convert-name-too-long", lambda d: ["convert", put(d, "in.ply", splats()), str(d / ("p" * 300 + ".ply"))],
@@ -409,7 +292,7 @@ cli_case("predict-input-folder-without-images", lambda d: [
 cli_case("predict-input-missing", lambda d: ["predict", "-i", str(d / "a.png"), "-o", str(d / "out")], names="a.png",
          says="no such file or folder")
 cli_case("predict-input-named-pipe", lambda d: ["predict", "-i", fifo(d, "a.png"), "-o", str(d / "out")],
-         names="a.png", says="is a named pipe", skip="" if HAS_FIFO else "no named pipes here")
+         names="a.png", says="is a named pipe", skip="" if HAS_FIFO else "no named pipes here", alone=PIPE)
 cli_case("predict-focal-zero", lambda d: ["predict", "-i", put(d, "a.png", encoded("PNG")), "-o", str(d / "out"),
                                           "--focal-35mm", "0"], status=2, names="--focal-35mm",
          says="must be a positive number")
@@ -418,62 +301,65 @@ cli_case("predict-focal-zero", lambda d: ["predict", "-i", put(d, "a.png", encod
 # ---- running a case ----------------------------------------------------------------------------------
 
 
-def listing(d: Path) -> dict[str, tuple]:
-    """Every entry under ``d``: its kind and, for files, its bytes (what a failed run must not change)."""
-    out: dict[str, tuple] = {}
-    for path in sorted(d.rglob("*")):
-        mode = path.lstat().st_mode
-        if stat.S_ISREG(mode):
-            try:
-                out[str(path.relative_to(d))] = ("file", path.read_bytes())
-            except PermissionError:
-                out[str(path.relative_to(d))] = ("unreadable file", path.stat().st_size)
-        else:
-            out[str(path.relative_to(d))] = (stat.S_IFMT(mode),)
-    return out
+@dataclass
+class Ran:
+    """A case's folder, its arguments, the folder before and after the run, and what the run gave."""
+
+    d: Path
+    args: list[str]
+    before: dict
+    after: dict
+    result: Outcome
 
 
-def run_limited(code: str, args: list[str], home: Path, umask: int = 0o022) -> subprocess.CompletedProcess[str]:
-    """``code`` in a fresh interpreter as a user meets it: time and address-space limits, numpy's
-    RuntimeWarnings as errors, no default checkpoint, its own torch home. (Also the checkpoint corpus's.)"""
-    def limits() -> None:
-        os.umask(umask)
-        try:
-            import resource
-
-            resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
-        except (ImportError, ValueError, OSError):  # no such limit here: the time limit still holds
-            pass
-
-    env = {k: v for k, v in os.environ.items() if k not in ("SHARP_CHECKPOINT", "PYTHONWARNINGS")}
-    path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
-    env |= {"PYTHONPATH": path, "TORCH_HOME": str(home), "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
-    return subprocess.run([sys.executable, "-W", "error::RuntimeWarning", "-c", code, *args], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=TIME_LIMIT_S,
-                          preexec_fn=limits if os.name == "posix" else None)
+def prepared(case: Case, base: Path) -> tuple[Path, list[str], Run]:
+    d = base / "case"
+    d.mkdir(parents=True)
+    args = case.make(d)
+    home = base / "torch-home"  # no checkpoint in it: predict must stop before needing one
+    return d, args, Run(IMAGE_DRIVER if case.image else CLI_DRIVER, tuple(args), home, case.umask)
 
 
-def run(case: Case, args: list[str], home: Path) -> subprocess.CompletedProcess[str]:
-    return run_limited(IMAGE_DRIVER if case.image else CLI_DRIVER, args, home, case.umask)
+def selected_names(request: pytest.FixtureRequest) -> list[str]:
+    """The cases of ``test_corpus`` that this session runs (after -k and -m)."""
+    return [item.callspec.params["name"] for item in request.session.items
+            if getattr(item, "originalname", "") == "test_corpus" and getattr(item, "module", None) is request.module]
+
+
+@pytest.fixture(scope="module")
+def shared_runs(request, tmp_path_factory) -> dict[str, Ran]:
+    """Every selected case that nothing can crash, run in one shared process."""
+    names = [n for n in selected_names(request) if not CASES[n].alone and not CASES[n].skip]
+    root = tmp_path_factory.mktemp("corpus")
+    cases = {name: prepared(CASES[name], root / name) for name in names}
+    befores = {name: listing(d) for name, (d, _, _) in cases.items()}
+    try:
+        outcomes = run_batch({name: run for name, (_, _, run) in cases.items()}, root / "batches")
+        afters = {name: listing(d) for name, (d, _, _) in cases.items()}
+    finally:
+        for d, _, _ in cases.values():
+            writable_again(d)
+    return {name: Ran(d, args, befores[name], afters[name], outcomes[name]) for name, (d, args, _) in cases.items()}
+
+
+def run_in_own_process(case: Case, base: Path) -> Ran:
+    d, args, run = prepared(case, base)
+    try:
+        before = listing(d)
+        result = run_alone(run)
+        after = listing(d)
+    finally:
+        writable_again(d)
+    return Ran(d, args, before, after, result)
 
 
 @pytest.mark.parametrize("name", list(CASES))
-def test_corpus(tmp_path, name):
+def test_corpus(request, tmp_path, name):
     case = CASES[name]
     if case.skip:
         pytest.skip(case.skip)
-    d = tmp_path / "case"
-    d.mkdir()
-    home = tmp_path / "torch-home"  # no checkpoint in it: predict must stop before needing one
-    try:
-        args = case.make(d)
-        before = listing(d)
-        result = run(case, args, home)
-        after = listing(d)
-    finally:
-        for path in [d, *d.rglob("*")]:  # undo read-only folders and files for the cleanup
-            if path.is_dir() and not path.is_symlink():
-                path.chmod(0o755)
+    ran = run_in_own_process(case, tmp_path) if case.alone else request.getfixturevalue("shared_runs")[name]
+    d, args, before, after, result = ran.d, ran.args, ran.before, ran.after, ran.result
     output = result.stdout + result.stderr
     assert "Traceback" not in output, output
     assert result.returncode == case.status, output
@@ -502,3 +388,43 @@ def test_corpus(tmp_path, name):
 def test_the_corpus_is_large_enough():
     assert len(CASES) >= 40
     assert sum(c.status == 0 for c in CASES.values()) >= 8  # odd but valid inputs that must work
+
+
+def test_every_case_that_could_crash_a_shared_process_has_its_own():
+    """Damaged images reach native decoders, named pipes block, huge declared sizes allocate: alone."""
+    for name, case in CASES.items():
+        if "named-pipe" in name:
+            assert case.alone == PIPE, name
+    assert sum(bool(c.alone) for c in CASES.values()) >= 20
+    assert sum(not c.alone for c in CASES.values()) >= 40
+
+
+def test_a_shared_process_keeps_each_cases_own_output_status_and_settings_and_outlives_a_crash(tmp_path):
+    """What makes sharing a process safe: a case's writes (Python's and native code's), exit status,
+    traceback, umask, TORCH_HOME and once-shown warnings are its own, and a crash fails the case that
+    crashed while the cases after it run in a new process."""
+    (tmp_path / "warner.py").write_text("import warnings\n\ndef warn():\n    warnings.warn('again', UserWarning)\n")
+    warn = f"import sys; sys.path.insert(0, {str(tmp_path)!r}); import warner; warner.warn()"
+    home = tmp_path / "home"
+    runs = {
+        "prints": Run("import sys; print('out'); print('err', file=sys.stderr)", (), home),
+        "writes-to-fd-2": Run("import os; os.write(2, b'native\\n')", ("x",), home),
+        "exits-2": Run("import sys; sys.exit(2)", (), home),
+        "raises": Run("raise ValueError('boom')", (), home),
+        "warns": Run(warn, (), home),
+        "warns-again": Run(warn, (), home),
+        "umask-and-arguments": Run("import os, sys; print(oct(os.umask(0)), sys.argv[1:])", ("a", "b"), home, 0o027),
+        "crashes": Run("import os; os.abort()", (), home),
+        "after-the-crash": Run("import os; print(os.environ['TORCH_HOME'])", (), tmp_path / "own-home"),
+    }
+    got = run_batch(runs, tmp_path / "work")
+    assert got["prints"] == Outcome(0, "out\n", "err\n")
+    assert got["writes-to-fd-2"] == Outcome(0, "", "native\n")
+    assert got["exits-2"] == Outcome(2, "", "")
+    assert got["raises"].returncode == 1 and "Traceback" in got["raises"].stderr
+    assert got["raises"].stderr.endswith("ValueError: boom\n")
+    assert "UserWarning: again" in got["warns"].stderr and "UserWarning: again" in got["warns-again"].stderr
+    assert got["umask-and-arguments"] == Outcome(0, "0o27 ['a', 'b']\n", "")
+    assert got["crashes"].returncode != 0 and "died running this case" in got["crashes"].stderr
+    assert got["after-the-crash"] == Outcome(0, f"{tmp_path / 'own-home'}\n", "")
+    assert len(list((tmp_path / "work").iterdir())) == 2  # the crash needed a second process
