@@ -148,6 +148,7 @@ def test_plain_build_contains_the_package_and_nothing_else(tmp_path):
 
 
 @pytest.mark.slow
+@ONCE  # build_addon's resolution runs in this Python whatever Blender sits beside it
 def test_every_target_gets_its_own_wheels_numpy_never_and_a_rebuild_needs_no_network(tmp_path, monkeypatch,
                                                                                     capsys):
     for var in ("PIP_FIND_LINKS", "PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "PIP_CONSTRAINT"):
@@ -300,6 +301,7 @@ def this_machines_zip(tmp_path_factory) -> Path:
 
 @pytest.mark.slow
 @pytest.mark.torch  # for the checkpoint; the Blender processes take torch from the zip
+@ONCE
 @pytest.mark.parametrize("env", ["blender-4.2", "blender-5.0"])
 def test_zip_with_wheels_installs_and_runs_sharp_from_its_own_torch(env, this_machines_zip, tiny_checkpoint,
                                                                     tmp_path):

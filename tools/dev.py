@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Development front door: environments, the test suite, and the headless demo.
 
-    python3 tools/dev.py demo [--checkpoint PATH]   # set up, then convert a sample photo in Blender
+    python3 tools/dev.py demo [--checkpoint PATH | --accept-licence]   # set up, then convert a sample photo
     python3 tools/dev.py test [--env NAME] [--quick] [-- PYTEST ARGS]
     python3 tools/dev.py setup [--env NAME]
 
@@ -35,8 +35,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -361,29 +359,9 @@ def cmd_test(args: argparse.Namespace) -> int:
 # ---- demo -----------------------------------------------------------------------------------------
 
 
-def download(url: str, target: Path) -> str | None:
-    """Fetch ``url`` to ``target`` (via a .part file); the reason on failure, None on success."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    part = target.with_name(target.name + ".part")
-    try:
-        with urllib.request.urlopen(url, timeout=30) as response, open(part, "wb") as out:
-            total = int(response.headers.get("Content-Length") or 0)
-            done, last = 0, 0.0
-            while chunk := response.read(1 << 22):
-                out.write(chunk)
-                done += len(chunk)
-                if time.time() - last > 5:
-                    log(f"  {done / 1e9:.2f} of {total / 1e9:.2f} GB")
-                    last = time.time()
-        os.replace(part, target)
-        return None
-    except (urllib.error.URLError, OSError, TimeoutError) as e:
-        part.unlink(missing_ok=True)
-        return str(getattr(e, "reason", e))
-
-
-def locate_checkpoint(explicit: str | None) -> Path:
-    """The checkpoint to use: --checkpoint, a default location, or a fresh download; else stop and explain."""
+def locate_checkpoint(explicit: str | None, python: Path, accept_licence: bool) -> Path:
+    """The checkpoint to use: --checkpoint, a default location, or (with --accept-licence) a download by the
+    add-on's own ``download`` command (resumable, checked); else stop and explain."""
     from sharp_addon import dependencies as deps
 
     if explicit:
@@ -397,23 +375,26 @@ def locate_checkpoint(explicit: str | None) -> Path:
         log(deps.checkpoint_status(found).message)
         return found
     target = deps.default_checkpoint_paths()[-1]
-    log(f"SHARP weights not found; downloading {deps.CHECKPOINT_URL} (2.8 GB) to {target} ...")
-    reason = download(deps.CHECKPOINT_URL, target)
-    if reason is None:
+    how = (f"To get them, on a machine with internet access run\n\n"
+           f"    python -m sharp_addon download --accept-licence --to {deps.CHECKPOINT_NAME}\n\n"
+           f"(or download {deps.CHECKPOINT_URL}), then either copy the file to {target}\n"
+           f"or run:  python3 tools/dev.py demo --checkpoint /path/to/{deps.CHECKPOINT_NAME}\n")
+    if not accept_licence:
+        raise SystemExit(
+            f"\nThe official SHARP weights ({deps.CHECKPOINT_NAME}, 2.8 GB) are not on this machine.\n"
+            f"{deps.LICENCE_NOTICE}.\nRead it at {deps.LICENCE_URL}; to accept it and let the demo download "
+            f"them, run\n\n"
+            f"    python3 tools/dev.py demo --accept-licence\n\n{how}")
+    log(f"SHARP weights not found; downloading them (2.8 GB) to {target} ...")
+    if run([python, "-m", "sharp_addon", "download", "--accept-licence", "--to", target], cwd=ROOT) == 0:
         return target
-    raise SystemExit(
-        f"\nThe official SHARP weights ({deps.CHECKPOINT_NAME}, 2.8 GB) are not on this machine and could not\n"
-        f"be downloaded ({reason}). To get them, on a machine with internet access run\n\n"
-        f"    curl -L -o {deps.CHECKPOINT_NAME} {deps.CHECKPOINT_URL}\n\n"
-        f"then either copy the file to {target}\n"
-        f"or run:  python3 tools/dev.py demo --checkpoint /path/to/{deps.CHECKPOINT_NAME}\n"
-    )
+    raise SystemExit(f"\nThe official SHARP weights could not be downloaded (the reason is above). {how}")
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
     python = setup([MAIN_ENV])[MAIN_ENV]
     log(f"environment ready: {python}")
-    checkpoint = locate_checkpoint(args.checkpoint)
+    checkpoint = locate_checkpoint(args.checkpoint, python, args.accept_licence)
     log(f"converting {args.image} headlessly in Blender (CPU inference takes a few minutes) ...")
     cmd = [python, ROOT / "tools" / "demo_blender.py", "--checkpoint", checkpoint, "--image", args.image,
            "--output", args.output]
@@ -437,7 +418,10 @@ def main(argv: list[str] | None = None) -> int:
                    help="checks run at once (default: 2, or 1 on one core; 1 streams their output)")
     p.add_argument("pytest_args", nargs="*", help="passed to pytest (put them after --)")
     p = sub.add_parser("demo", help="set up, then convert a sample photo headlessly in Blender")
-    p.add_argument("--checkpoint", help="a local sharp_2572gikvuh.pt (default: find or download it)")
+    p.add_argument("--checkpoint", help="a local sharp_2572gikvuh.pt (default: find it, or download it "
+                   "with --accept-licence)")
+    p.add_argument("--accept-licence", "--accept-license", dest="accept_licence", action="store_true",
+                   help="accept the weights' research-only licence, so that the demo may download them")
     p.add_argument("--image", default=str(ROOT / "tests" / "data" / "sample_640x480.png"))
     p.add_argument("--output", default=str(ROOT / "output"))
     args = parser.parse_args(argv)

@@ -9,6 +9,7 @@ tolerances exist to catch.
 from __future__ import annotations
 
 import io
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -23,13 +24,19 @@ ROOT = Path(__file__).resolve().parents[2]
 REFERENCE_KIT = ROOT.parent / "shared" / "parity" / "check_parity.py"  # optional: not part of this repository
 
 
+@pytest.fixture(scope="module")
+def one_forward_pass(tmp_path_factory) -> dict:
+    """The environment under which both checkers judge one forward pass (parity_candidate.py)."""
+    return dict(os.environ, SHARP_PARITY_OUTPUTS=str(tmp_path_factory.mktemp("parity") / "outputs"))
+
+
 @pytest.mark.slow
 @pytest.mark.torch
-def test_our_implementation_matches_the_reference_in_fp32_on_cpu():
+def test_our_implementation_matches_the_reference_in_fp32_on_cpu(one_forward_pass):
     pytest.importorskip("torch", reason="needs PyTorch, which this test environment does not have")
     result = subprocess.run(
         [sys.executable, "-m", "tests.support.parity", "tests.support.parity_candidate:candidate", "--require-all"],
-        cwd=ROOT, capture_output=True, text=True, timeout=1800,
+        cwd=ROOT, capture_output=True, text=True, timeout=1800, env=one_forward_pass,
     )
     lines = result.stdout.strip().splitlines()
     assert result.returncode == 0 and lines[-1] == "PARITY OK", result.stdout[-6000:] + result.stderr[-3000:]
@@ -44,13 +51,14 @@ def test_our_implementation_matches_the_reference_in_fp32_on_cpu():
 @pytest.mark.torch
 @pytest.mark.skipif(not REFERENCE_KIT.is_file(),
                     reason=f"extra check: the original parity kit is not at {REFERENCE_KIT}")
-def test_the_reference_parity_kit_agrees():
-    """Where the original parity kit sits beside the repository, its own checker must agree."""
+def test_the_reference_parity_kit_agrees(one_forward_pass):
+    """Where the original parity kit sits beside the repository, its own checker must agree (on the
+    outputs of the forward pass the test above made, when it ran)."""
     pytest.importorskip("torch", reason="needs PyTorch, which this test environment does not have")
     result = subprocess.run(
         [sys.executable, str(REFERENCE_KIT), "tests.support.parity_candidate:candidate", "--path", str(ROOT),
          "--require-all"],
-        cwd=ROOT, capture_output=True, text=True, timeout=1800,
+        cwd=ROOT, capture_output=True, text=True, timeout=1800, env=one_forward_pass,
     )
     lines = result.stdout.strip().splitlines()
     assert result.returncode == 0 and lines[-1] == "PARITY OK", result.stdout[-6000:] + result.stderr[-3000:]
