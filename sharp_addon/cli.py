@@ -21,9 +21,9 @@ import numpy as np
 from . import batch, camera_moves, dependencies
 from .api import DEVICES, PRECISIONS
 from .errors import Cancelled, GaussiansError, ImageError, OutputError, PLYError, SharpError
-from .files import path_kind
+from .files import folder_problem, path_kind
 from .gaussians import Gaussians
-from .ply import LAYOUTS, folder_problem, read_ply, write_ply
+from .ply import LAYOUTS, read_ply, write_ply
 
 FORMATS = ("ply", "blend", "both")
 RENDER_SUFFIX = "_render.png"

@@ -43,7 +43,14 @@ class GaussiansError(SharpError, ValueError):
     subject = "object"
 
 
-class PLYError(SharpError):
+class SplatFileError(SharpError):
+    """A splat file (SPZ, glTF, SOG, .splat, ...) that cannot be read or written, or a format that
+    cannot hold what is asked of it; the message names the file."""
+
+    subject = "splat file"
+
+
+class PLYError(SplatFileError):
     """A PLY file that cannot be read or written as Gaussian splats; the message names the file."""
 
     subject = "PLY file"

@@ -80,6 +80,63 @@ def writable_folder(folder: str | os.PathLike[str], hint: str = "") -> Path:
     return Path(folder)
 
 
+def target_problem(path: Path, text: str, what: str = "the file") -> str | None:
+    """Why a file cannot be written at ``path`` (None: nothing known against it); ``text`` is the name
+    as the user gave it, ``what`` the kind of file asked for ("the .ply file")."""
+    if text.endswith(("/", os.sep)):
+        return f"the name ends in a path separator; give the name of {what}"
+    try:
+        kind = path_kind(path)
+        if kind == "folder":
+            return f"it is a folder; give the name of {what} to write in it"
+        if kind not in ("file", "missing"):
+            return f"it is a {kind}, not a file"
+        return folder_problem(path.parent, create=False)
+    except OSError as e:
+        return e.strerror or str(e)
+
+
+def folder_problem(folder: Path, create: bool) -> str | None:
+    """Why files cannot be written in ``folder`` (None: they can, as far as can be told beforehand).
+
+    ``create``: a missing folder is fine as long as it can be made (its nearest existing parent
+    is a writable folder). ``OSError`` (no permission to look) is raised.
+    """
+    existing, kind = nearest_existing(folder)
+    if kind != "folder":
+        return f"'{existing}' is a {kind}, not a folder"
+    if existing != folder and not create:
+        return f"folder '{folder}' does not exist"
+    if not os.access(existing, os.W_OK | os.X_OK):
+        return f"no permission to write in folder '{existing}'"
+    return None
+
+
+def nearest_existing(path: Path) -> tuple[Path, str]:
+    """``path`` or its nearest parent that exists, and what it is (see ``path_kind``)."""
+    while (kind := path_kind(path)) == "missing" and path.parent != path:
+        path = path.parent
+    return path, kind
+
+
+def readable_file(path: str | os.PathLike[str], error: type[E]) -> Path:
+    """``path`` when it is a file to read; else ``error`` naming it: no such file (or which part of the
+    path is not a folder), a folder, or a pipe or device (which would block or never end)."""
+    path = Path(path)
+    try:
+        kind = path_kind(path)
+        if kind == "missing":
+            existing, kind = nearest_existing(path)
+            if kind != "folder":  # "a.ply/b.ply": the path runs through a file
+                raise error.about(str(path), f"cannot be read: '{existing}' is a {kind}, not a folder")
+            raise error.about(str(path), "no such file")
+        if kind != "file":
+            raise error.about(str(path), f"is a {kind}, not a file")
+    except OSError as e:
+        raise error.about(str(path), f"cannot be read ({e.strerror or e})") from None
+    return path
+
+
 def umask() -> int:
     """The process's umask, read without changing it where the system tells (Linux), else set and restored."""
     try:

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from .errors import GaussiansError
+from .sh_rotation import polar_rotation, rotate_sh
 
 SH_C0 = 0.28209479177387814  # SH basis constant of degree 0: sqrt(1 / (4 pi))
 COLOR_SPACES = ("srgb", "linear")
@@ -181,6 +182,31 @@ class Gaussians:
             means=means,
             scales=self.scales * np.float32(scale),
             quats=quat_multiply(np.broadcast_to(q_r, self.quats.shape), self.quats),
+            sh_rest=rotate_sh(self.sh_rest, r),
+        )
+
+    def transformed_by(self, matrix: Any) -> Gaussians:
+        """The same splats after any invertible affine map (a 4x4 or 3x4 matrix, e.g. a Blender object's
+        world matrix): non-uniform scale and shear reshape each covariance (``A Sigma A^T``, decomposed
+        again), mirrors are allowed, and SH colour turns with the map's rotation (its polar factor)."""
+        m = np.asarray(matrix, dtype=np.float64)
+        if m.shape not in ((4, 4), (3, 4)) or not np.all(np.isfinite(m)):
+            raise GaussiansError(f"a transform must be a finite 4x4 or 3x4 matrix; got shape {m.shape}")
+        a, t = m[:3, :3], m[:3, 3]
+        if abs(np.linalg.det(a)) < 1e-12:
+            raise GaussiansError("the transform flattens the splats (a zero scale): nothing to export")
+        q = polar_rotation(a)
+        uniform = float(np.cbrt(abs(np.linalg.det(a))))
+        if np.linalg.det(q) > 0 and np.allclose(a, uniform * q, atol=1e-6 * max(1.0, uniform)):
+            return self.transformed(q, t, uniform)
+        cov = np.einsum("ij,njk,lk->nil", a, self.covariances(), a, optimize=True)
+        variances, axes = np.linalg.eigh(cov)
+        axes[np.linalg.det(axes) < 0, :, 0] *= -1  # a proper rotation for the quaternion
+        return self.replace(
+            means=(self.means.astype(np.float64) @ a.T + t).astype(np.float32),
+            scales=np.sqrt(np.maximum(variances, 0)).astype(np.float32),
+            quats=quats_from_matrices(axes),
+            sh_rest=rotate_sh(self.sh_rest, q),
         )
 
 
@@ -257,6 +283,17 @@ def color_to_sh_dc(color: np.ndarray) -> np.ndarray:
 
 
 # ---- activations ------------------------------------------------------------------------------
+
+
+def file_sh_dc(g: Gaussians) -> np.ndarray:
+    """[N, 3] the SH DC coefficients a splat file stores for ``g`` (``f_dc``, in ``g.color_space``)."""
+    return color_to_sh_dc(linear_to_srgb(g.colors) if g.color_space == "srgb" else g.colors)
+
+
+def colors_from_file_sh_dc(f_dc: np.ndarray, color_space: str = "srgb") -> np.ndarray:
+    """[N, 3] linear colours from a file's SH DC coefficients (the inverse of ``file_sh_dc``)."""
+    encoded = sh_dc_to_color(np.asarray(f_dc, dtype=np.float32))
+    return srgb_to_linear(encoded) if color_space == "srgb" else encoded
 
 
 def sigmoid(x: np.ndarray) -> np.ndarray:

@@ -28,7 +28,7 @@ from typing import Literal
 import numpy as np
 
 from .errors import GaussiansError, PLYError
-from .files import new_file_mode, path_kind
+from .files import new_file_mode, readable_file, target_problem
 from .gaussians import (
     SH_REST_COUNTS,
     Gaussians,
@@ -96,18 +96,8 @@ class Header:
 
 def read_ply(path: str | os.PathLike[str]) -> Gaussians:
     """Read a SHARP or 3DGS splat PLY; raises ``PLYError`` naming the file on any problem."""
-    path = Path(path)
+    path = readable_file(path, PLYError)
     try:
-        kind = path_kind(path)
-        if kind == "missing":
-            existing, kind = _nearest_existing(path)
-            if kind != "folder":  # "a.ply/b.ply": the path runs through a file
-                raise PLYError.about(str(path), f"cannot be read: '{existing}' is a {kind}, not a folder")
-            raise PLYError.about(str(path), "no such file")
-        if kind == "folder":
-            raise PLYError.about(str(path), "is a folder, not a file")
-        if kind != "file":  # a pipe or device would block or never end
-            raise PLYError.about(str(path), f"is a {kind}, not a file")
         data = np.fromfile(path, dtype=np.uint8)  # one read into numpy's memory, no bytes copy
     except OSError as e:
         raise PLYError.about(str(path), f"cannot be read ({e.strerror or e})") from None
@@ -519,7 +509,7 @@ def write_ply(g: Gaussians, path: str | os.PathLike[str], layout: Layout = "shar
     text = os.fspath(path)
     path = Path(path)
     parts = _encode_parts(g, layout)
-    problem = _target_problem(path, text)
+    problem = target_problem(path, text, what="the .ply file")
     if problem:
         raise PLYError.about(text, f"cannot be written: {problem}")
     folder = path.parent
@@ -538,41 +528,3 @@ def write_ply(g: Gaussians, path: str | os.PathLike[str], layout: Layout = "shar
         if tmp is not None:
             Path(tmp).unlink(missing_ok=True)
     return path
-
-
-def _target_problem(path: Path, text: str) -> str | None:
-    """Why a file cannot be written at ``path`` (None: nothing known against it)."""
-    if text.endswith(("/", os.sep)):
-        return "the name ends in a path separator; give the name of the .ply file"
-    try:
-        kind = path_kind(path)
-        if kind == "folder":
-            return "it is a folder; give the name of the .ply file to write in it"
-        if kind not in ("file", "missing"):
-            return f"it is a {kind}, not a file"
-        return folder_problem(path.parent, create=False)
-    except OSError as e:
-        return e.strerror or str(e)
-
-
-def folder_problem(folder: Path, create: bool) -> str | None:
-    """Why files cannot be written in ``folder`` (None: they can, as far as can be told beforehand).
-
-    ``create``: a missing folder is fine as long as it can be made (its nearest existing parent
-    is a writable folder). ``OSError`` (no permission to look) is raised.
-    """
-    existing, kind = _nearest_existing(folder)
-    if kind != "folder":
-        return f"'{existing}' is a {kind}, not a folder"
-    if existing != folder and not create:
-        return f"folder '{folder}' does not exist"
-    if not os.access(existing, os.W_OK | os.X_OK):
-        return f"no permission to write in folder '{existing}'"
-    return None
-
-
-def _nearest_existing(path: Path) -> tuple[Path, str]:
-    """``path`` or its nearest parent that exists, and what it is (see ``path_kind``)."""
-    while (kind := path_kind(path)) == "missing" and path.parent != path:
-        path = path.parent
-    return path, kind
