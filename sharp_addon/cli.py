@@ -16,16 +16,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
 
-import numpy as np
-
-from . import batch, camera_moves, dependencies
+from . import batch, camera_moves, dependencies, formats
 from .api import DEVICES, PRECISIONS
 from .errors import Cancelled, GaussiansError, ImageError, OutputError, PLYError, SharpError
 from .files import folder_problem, path_kind
 from .gaussians import Gaussians
-from .ply import LAYOUTS, read_ply, write_ply
+from .ply import LAYOUTS, read_ply
 
-FORMATS = ("ply", "blend", "both")
+OUTPUT_KINDS = ("ply", "blend", "both", *formats.NAMES[1:])  # --format: a comma-separated list of these
 RENDER_SUFFIX = "_render.png"
 RENDER_ENGINES = ("cycles", "exact")
 MOVE_VIDEO_SUFFIX = "_move.mp4"
@@ -90,21 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("info", help="describe a splat PLY file")
-    p.add_argument("ply", help="a SHARP or 3DGS .ply file")
-    p.set_defaults(run=_info)
+    from .convert_command import add_parsers as add_convert_parsers
 
-    p = sub.add_parser("convert", help="rewrite a splat PLY in another layout, optionally filtered")
-    p.add_argument("input", help="a SHARP or 3DGS .ply file")
-    p.add_argument("output", help="the .ply file to write (replaced atomically)")
-    p.add_argument("--layout", choices=LAYOUTS, default="3dgs",
-                   help="'3dgs': vertex element only, for tools that reject ml-sharp's extra elements (default); "
-                   "'sharp': ml-sharp's layout")
-    p.add_argument("--min-opacity", type=_fraction, default=0.0, help="drop splats less opaque than this (0 to 1)")
-    p.add_argument("--keep-fraction", type=_fraction, default=1.0,
-                   help="keep this fraction of the splats, the same ones every time")
-    p.set_defaults(run=_convert)
-
+    add_convert_parsers(sub, _fraction)
     _add_predict_parser(sub)
 
     p = sub.add_parser("check", help="say whether PyTorch and the SHARP checkpoint are present, and how SHARP "
@@ -130,9 +116,10 @@ def _add_predict_parser(sub: Any) -> None:
                    help="image files, folders (searched recursively) or glob patterns; sorted by their path "
                    "relative to the inputs' common folder, duplicates removed")
     p.add_argument("-o", "--output", required=True, help="folder for the outputs (created if needed)")
-    p.add_argument("--format", choices=FORMATS, default="ply",
-                   help="'ply': ml-sharp PLY files (default); 'blend': one Blender scene per photo; 'both'. "
-                   "'blend' and 'both' need Blender (blender -b -c sharp predict ...)")
+    p.add_argument("--format", type=_output_formats, default=("ply",), metavar="FORMATS",
+                   help="what to write per photo, comma-separated: 'ply' (ml-sharp PLY, default), any other splat "
+                   f"format ({', '.join(formats.NAMES[1:])}), 'blend' (a Blender scene) or 'both' (ply,blend); "
+                   "e.g. --format spz,blend. 'blend' needs Blender (blender -b -c sharp predict ...)")
     p.add_argument("-c", "--checkpoint", help=f"SHARP weights (default: ${dependencies.ENV_CHECKPOINT}, "
                    "then the torch hub cache)")
     p.add_argument("--device", choices=DEVICES, default="auto")
@@ -185,32 +172,14 @@ def main(argv: Sequence[str] | None = None, scene_writer: SceneWriter | None = N
         return 1
 
 
-def _info(args: argparse.Namespace) -> int:
-    g = read_ply(args.ply)
-    lo, hi = g.means.min(axis=0), g.means.max(axis=0)
-    print(f"{args.ply}: {len(g)} Gaussians, SH degree {g.sh_degree}, colour encoding {g.color_space}")
-    if g.focal_px is not None and g.image_size is not None:
-        print(f"  photo: {g.image_size[0]} x {g.image_size[1]} px, focal length {g.focal_px:.2f} px")
-    print(f"  means: x {lo[0]:.3f} .. {hi[0]:.3f}, y {lo[1]:.3f} .. {hi[1]:.3f}, z {lo[2]:.3f} .. {hi[2]:.3f} m")
-    print(f"  scales: median {float(np.median(g.scales)):.4g} m; opacity: median {float(np.median(g.opacities)):.3f}")
-    return 0
-
-
-def _convert(args: argparse.Namespace) -> int:
-    g = read_ply(args.input)
-    if args.layout == "sharp" and (g.focal_px is None or g.image_size is None):  # before filtering: say it now
-        raise PLYError.about(args.input, "has no photo camera (focal length and size), which the ml-sharp layout "
-                             "records; use --layout 3dgs")
-    n = len(g)
-    if args.min_opacity > 0:
-        g = g.drop_transparent(args.min_opacity)
-    if args.keep_fraction < 1:
-        g = g.decimate(args.keep_fraction)
-    if len(g) == 0:
-        raise SharpError(f"no Gaussians left after filtering the {n} of '{args.input}'; nothing written")
-    write_ply(g, args.output, layout=args.layout)
-    print(f"wrote {args.output}: {len(g)} of {n} Gaussians, layout {args.layout}")
-    return 0
+def _output_formats(text: str) -> tuple[str, ...]:
+    """``--format``: the outputs per photo, in order, without repeats ('both' is 'ply,blend')."""
+    chosen: list[str] = []
+    for word in (w.strip().lower() for w in text.split(",")):
+        if word not in OUTPUT_KINDS:
+            raise argparse.ArgumentTypeError(f"'{word}' is not one of {', '.join(OUTPUT_KINDS)}")
+        chosen += [w for w in (("ply", "blend") if word == "both" else (word,)) if w not in chosen]
+    return tuple(chosen)
 
 
 def _index_range(text: str) -> tuple[int, int]:
@@ -221,10 +190,10 @@ def _index_range(text: str) -> tuple[int, int]:
 
 
 def _predict(args: argparse.Namespace) -> int:
-    wants_scene = args.format in ("blend", "both")
+    wants_scene = "blend" in args.format
     if wants_scene and args.scene_writer is None:
         print("error: sharp predict: --format blend needs Blender: run 'blender -b -c sharp predict ...' with the "
-              "extension installed; outside Blender only --format ply is written", file=sys.stderr)
+              "extension installed; outside Blender only splat files are written", file=sys.stderr)
         return 2
     if args.render and not wants_scene:
         print("error: sharp predict: --render renders the Blender scene; add --format blend or --format both",
@@ -270,11 +239,9 @@ class _Batch:
         self.started = time.perf_counter()
 
     def targets(self, name: str) -> dict[str, Path]:
-        fmt = self.args.format
-        found = {}
-        if fmt in ("ply", "both"):
-            found["ply"] = self.out / f"{name}.ply"
-        if fmt in ("blend", "both"):
+        found = {kind: self.out / f"{name}{formats.format_named(kind).extension}"
+                 for kind in self.args.format if kind in formats.NAMES}
+        if "blend" in self.args.format:
             found["blend"] = self.out / f"{name}.blend"
         if self.args.render:
             found["render"] = self.out / f"{name}{RENDER_SUFFIX}"
@@ -297,8 +264,9 @@ class _Batch:
             g = self.gaussians(image, targets, todo)
             t0 = max(t0, self.loaded_at)
             written = []
-            if "ply" in todo:
-                written.append(write_ply(g, todo["ply"], layout=self.args.layout))
+            for kind in (k for k in formats.NAMES if k in todo):
+                options = {"layout": self.args.layout} if kind == "ply" else {}
+                written.append(formats.write_splats(g, todo[kind], kind, **options))
             if "blend" in todo or "render" in todo or "move_video" in todo:
                 extra = {}
                 if self.args.move:

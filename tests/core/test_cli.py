@@ -128,12 +128,12 @@ def test_predict_without_checkpoint_or_input_explains(tmp_path, capsys, monkeypa
 
 
 def test_ctrl_c_gives_cancelled_and_status_130(tmp_path, capsys, monkeypatch):
-    from sharp_addon import cli
+    from sharp_addon import formats
 
-    def interrupt(path):
+    def interrupt(path, name=None):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(cli, "read_ply", interrupt)
+    monkeypatch.setattr(formats, "read_splats", interrupt)
     assert main(["info", str(tmp_path / "a.ply")]) == 130
     assert capsys.readouterr().err == "cancelled\n"
 

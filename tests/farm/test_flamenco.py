@@ -112,9 +112,13 @@ def predict_parser() -> argparse.ArgumentParser:
 def test_the_job_type_offers_the_predict_commands_choices_and_passes_options_it_takes():
     settings = job_type_settings()
     options = {action.dest: action for action in predict_parser()._actions}
-    for key in ("format", "device", "precision", "render_engine"):
+    for key in ("device", "precision", "render_engine"):
         assert settings[key]["choices"] == list(options[key].choices), key
         assert settings[key]["default"] in options[key].choices, key
+    from sharp_addon.cli import OUTPUT_KINDS
+
+    assert settings["format"]["choices"] == list(OUTPUT_KINDS)  # --format takes a list; the job one kind
+    assert settings["format"]["default"] in OUTPUT_KINDS
     assert settings["render_engine"]["default"] == options["render_engine"].default
     move = settings["move"]
     assert move["choices"][0] == move["default"] == "none"  # no move: --move left out

@@ -1,0 +1,55 @@
+"""``sharp convert`` and ``predict --format`` choose formats by extension or name, never silently."""
+
+from __future__ import annotations
+
+import pytest
+
+from sharp_addon import formats, ply
+from sharp_addon.cli import build_parser, main
+from tests.support.builders import random_gaussians
+
+
+def test_an_extension_that_names_no_format_is_an_error_and_writes_nothing(tmp_path, capsys):
+    src = ply.write_ply(random_gaussians(10), tmp_path / "in.ply")
+    assert main(["convert", str(src), str(tmp_path / "out.xyz")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: splat file '{tmp_path / 'out.xyz'}': has .xyz, which names no splat format")
+    assert ".spz" in err and ".compressed.ply" in err and "--to" in err and err.count("\n") == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.ply"]
+
+
+def test_to_names_the_format_whatever_the_extension(tmp_path, capsys):
+    g = random_gaussians(10)
+    src = ply.write_ply(g, tmp_path / "in.ply")
+    assert main(["convert", str(src), str(tmp_path / "out.bin"), "--to", "ply", "--layout", "sharp"]) == 0
+    again = ply.read_ply(tmp_path / "out.bin")
+    assert len(again) == 10 and again.focal_px == pytest.approx(g.focal_px)
+
+
+def test_the_longest_extension_wins_and_case_does_not_matter():
+    assert formats.format_for("a/scene.compressed.ply").name == "compressed-ply"
+    assert formats.format_for("a/scene.PLY").name == "ply"
+    assert formats.format_for("x.SPZ").name == "spz"
+    assert formats.format_for("x.bin", "glb").name == "glb"
+
+
+@pytest.mark.parametrize("text, kinds", [("ply", ("ply",)), ("both", ("ply", "blend")),
+                                         ("spz,blend", ("spz", "blend")), ("SOG, ply,sog", ("sog", "ply")),
+                                         ("both,glb", ("ply", "blend", "glb"))])
+def test_predict_format_takes_a_list_of_outputs(text, kinds):
+    args = build_parser().parse_args(["predict", "-i", "x.jpg", "-o", "out", "--format", text])
+    assert args.format == kinds
+
+
+def test_an_unknown_predict_format_is_a_bad_argument(capsys):
+    assert main(["predict", "-i", "x.jpg", "-o", "out", "--format", "spz,obj"]) == 2
+    err = capsys.readouterr().err
+    assert "argument --format: 'obj' is not one of ply, blend, both, compressed-ply, spz, glb, sog, splat" in err
+
+
+def test_what_a_format_cannot_keep_is_said(tmp_path):
+    g = random_gaussians(10, sh_degree=3)
+    assert formats.what_is_dropped(g, formats.format_named("ply")) == []
+    dropped = formats.what_is_dropped(g, formats.format_named("splat"))
+    assert any("view-dependent colour (SH degree 3)" in d for d in dropped)
+    assert any("photo's camera" in d for d in dropped)
