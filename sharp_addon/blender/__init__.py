@@ -19,6 +19,7 @@ from . import (
     remembered,
     runner,
     runtime_ui,
+    splat_files,
     ui,
     weights,
 )
@@ -26,8 +27,8 @@ from .preferences import SharpPreferences
 
 CLI_COMMAND = "sharp"  # blender -c sharp ...
 
-classes = (SharpPreferences, *operators.classes, *ui.classes, *runtime_ui.classes, *weights.classes,
-           *exact_render.classes, *native_splats.classes, *camera_moves.classes, *depth_mesh.classes)
+classes = (SharpPreferences, *operators.classes, *splat_files.classes, *ui.classes, *runtime_ui.classes,
+           *weights.classes, *exact_render.classes, *native_splats.classes, *camera_moves.classes, *depth_mesh.classes)
 # each feature module that adds menus, handlers or settings beyond its classes: register() after the classes
 FEATURES = (properties, weights, exact_render, native_splats, camera_moves, depth_mesh)
 

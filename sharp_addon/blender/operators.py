@@ -1,4 +1,4 @@
-"""Operators: SHARP from Image, and Gaussian-splat PLY import / export.
+"""Operators: SHARP from Image (splat files are imported and exported by ``splat_files``).
 
 Thin: each reads its properties, calls one function of the layer below (the worker through
 ``runner``, ``ply``, ``scene``) and reports. SHARP from Image is a ``LongOperator``: the worker's
@@ -14,11 +14,10 @@ from typing import Any
 
 import bpy
 from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, StringProperty
-from bpy_extras.io_utils import ExportHelper, ImportHelper
 
 from .. import dependencies
 from ..depth_mesh import DEFAULT_CUT_THRESHOLD, DEFAULT_STEP
-from ..errors import CheckpointError, DependencyError, ImageError, OutputError
+from ..errors import CheckpointError, DependencyError, ImageError
 from ..files import existing_file
 from ..gaussians import Gaussians
 from ..image import IMAGE_SUFFIXES
@@ -195,63 +194,4 @@ class SHARP_OT_from_image(SplatSettings, LongOperator, bpy.types.Operator):
         return existing_file(bpy.path.abspath(self.filepath), ImageError, "an image file")
 
 
-class SHARP_OT_import_ply(ImportHelper, SplatSettings, bpy.types.Operator):  # type: ignore[misc]  # stub mismatch
-    """Import Gaussian splats from a PLY file (ml-sharp or 3DGS layout) as a splat object"""
-
-    bl_idname = "sharp.import_ply"
-    bl_label = "Import Gaussian Splats"
-    bl_options = {"REGISTER", "UNDO", "PRESET"}  # noqa: RUF012
-
-    filename_ext = ".ply"
-    filepath: StringProperty(subtype="FILE_PATH", options={"SKIP_SAVE", "HIDDEN"})  # type: ignore[valid-type]
-    filter_glob: StringProperty(default="*.ply", options={"HIDDEN"})  # type: ignore[valid-type]
-
-    @reports_errors
-    def execute(self, context: bpy.types.Context) -> Result:
-        from ..ply import read_ply
-
-        return self.build(context, read_ply(self.filepath), Path(self.filepath).stem)
-
-    def draw(self, context: bpy.types.Context) -> None:
-        self.draw_settings(self.layout)
-
-
-class SHARP_OT_export_ply(ExportHelper, bpy.types.Operator):  # type: ignore[misc]  # stub mismatch
-    """Export the active splat object as a Gaussian-splat PLY file"""
-
-    bl_idname = "sharp.export_ply"
-    bl_label = "Export Gaussian Splats"
-    bl_options = {"REGISTER"}  # noqa: RUF012
-
-    filename_ext = ".ply"
-    filepath: StringProperty(subtype="FILE_PATH", options={"SKIP_SAVE", "HIDDEN"})  # type: ignore[valid-type]
-    filter_glob: StringProperty(default="*.ply", options={"HIDDEN"})  # type: ignore[valid-type]
-    # plain 3DGS by default: many viewers reject ml-sharp's extra elements
-    layout: EnumProperty(name="Layout", items=LAYOUT_ITEMS, default="3DGS")  # type: ignore[valid-type]
-
-    @classmethod
-    def poll(cls, context: bpy.types.Context) -> bool:
-        if not scene.is_splat_object(context.active_object):
-            cls.poll_message_set("The active object is not a Gaussian-splat object")
-            return False
-        return True
-
-    @reports_errors
-    def execute(self, context: bpy.types.Context) -> Result:
-        from ..ply import write_ply
-
-        obj = context.active_object
-        assert obj is not None, "poll() makes sure"
-        if not self.filepath.strip():
-            raise OutputError.about(obj.name, "no file name given to export to; choose where to save its splats "
-                                    "(a .ply file)", subject="object")
-        gaussians = scene.object_to_gaussians(obj)
-        if self.layout == "SHARP" and (gaussians.focal_px is None or gaussians.image_size is None):
-            raise OutputError.about(obj.name, "has no photo camera (focal length and size), which the SHARP layout "
-                                    "records; export with the 3DGS layout instead", subject="object")
-        path = write_ply(gaussians, bpy.path.abspath(self.filepath), layout=self.layout.lower())
-        self.report({"INFO"}, f"Exported {len(gaussians):,} splats of '{obj.name}' to {path}")
-        return {"FINISHED"}
-
-
-classes = (SHARP_OT_from_image, SHARP_OT_import_ply, SHARP_OT_export_ply)
+classes = (SHARP_OT_from_image,)

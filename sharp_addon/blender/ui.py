@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import bpy
 
+from .. import formats
 from ..image import IMAGE_SUFFIXES
 from . import scene
-from .operators import SHARP_OT_export_ply, SHARP_OT_from_image, SHARP_OT_import_ply
+from .operators import SHARP_OT_from_image
+from .splat_files import SHARP_OT_export_splats, SHARP_OT_import_splats
+
+EXTENSIONS = ", ".join(f.extension for f in formats.FORMATS if f.extension != ".compressed.ply")
 
 
 def draw_add_menu(self: bpy.types.Menu, context: bpy.types.Context) -> None:
@@ -16,11 +20,11 @@ def draw_add_menu(self: bpy.types.Menu, context: bpy.types.Context) -> None:
 
 
 def draw_import_menu(self: bpy.types.Menu, context: bpy.types.Context) -> None:
-    self.layout.operator(SHARP_OT_import_ply.bl_idname, text="Gaussian Splats (.ply)")
+    self.layout.operator(SHARP_OT_import_splats.bl_idname, text=f"Gaussian Splats ({EXTENSIONS})")
 
 
 def draw_export_menu(self: bpy.types.Menu, context: bpy.types.Context) -> None:
-    self.layout.operator(SHARP_OT_export_ply.bl_idname, text="Gaussian Splats (.ply)")
+    self.layout.operator(SHARP_OT_export_splats.bl_idname, text=f"Gaussian Splats ({EXTENSIONS})")
 
 
 def _in_3d_viewport(context: bpy.types.Context | None) -> bool:
@@ -41,12 +45,12 @@ class SHARP_FH_image(bpy.types.FileHandler):
 
 
 class SHARP_FH_ply(bpy.types.FileHandler):
-    """A splat PLY dropped on the 3D viewport offers the splat import."""
+    """A splat file (PLY, SPZ, GLB, SOG, .splat) dropped on the 3D viewport offers the splat import."""
 
     bl_idname = "SHARP_FH_ply"
     bl_label = "Gaussian Splats"
-    bl_import_operator = SHARP_OT_import_ply.bl_idname
-    bl_file_extensions = ".ply"
+    bl_import_operator = SHARP_OT_import_splats.bl_idname
+    bl_file_extensions = ";".join(sorted({f.extensions[-1] for f in formats.FORMATS}))
 
     @classmethod
     def poll_drop(cls, context: bpy.types.Context | None) -> bool:

@@ -13,8 +13,8 @@ pytestmark = pytest.mark.blender
 
 def test_the_preferences_the_operators_read_are_the_registered_ones(addon, bpy_session):
     prefs = bpy_session.context.preferences.addons[ADDON_MODULE].preferences
-    preferences = importlib.import_module(ADDON_MODULE + ".blender.preferences")
-    assert preferences.get_preferences(bpy_session.context) == prefs
+    addon = importlib.import_module(ADDON_MODULE + ".blender.addon")  # the one way every module reads them
+    assert addon.get_preferences(bpy_session.context) == prefs
 
 
 def test_cli_command_callback_runs_the_shared_front_door(addon, tmp_path, capsys):
