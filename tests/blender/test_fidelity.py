@@ -43,7 +43,7 @@ def exact_render(g, camera, scratch: Path) -> np.ndarray:
     worker = worker_module.InferenceWorker(python=INFERENCE_PYTHON)
     try:
         worker_module.save_result(g, scratch / "splats.npz")  # the file: g may be another import's Gaussians
-        return worker.run(worker_module.RenderJob(str(scratch / "splats.npz"), [camera]))[0]
+        return worker.run(worker_module.RenderRequest(str(scratch / "splats.npz"), [camera.to_dict()]))[0]
     finally:
         worker.close()
 
