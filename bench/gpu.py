@@ -114,7 +114,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=5, help="warm runs per configuration (median)")
     parser.add_argument("--compile", action="store_true", help="also try torch.compile of the ViTs")
     parser.add_argument("--out", type=Path, help="also write the report here")
+    parser.add_argument("--precisions", default=",".join(PRECISIONS),
+                        help=f"comma-separated, fp32 first (default: {','.join(PRECISIONS)}; on a CPU fp16 is emulated "
+                        "and slow)")
     args = parser.parse_args(argv)
+    precisions = [p.strip() for p in args.precisions.split(",") if p.strip()]
+    if not precisions or precisions[0] != "fp32" or set(precisions) - set(PRECISIONS):
+        parser.error(f"--precisions must start with fp32 and name only {', '.join(PRECISIONS)}")
 
     import torch
 
@@ -144,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     say("## Precisions")
     say("| precision | load s | cold run s | warm run s (median) | peak memory | error against fp32 |")
     say("|---|---|---|---|---|---|")
-    for precision in PRECISIONS:
+    for precision in precisions:
         if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(device)
         try:

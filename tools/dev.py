@@ -161,7 +161,9 @@ def setup(names: list[str]) -> dict[str, Path]:
 
 # PlayCanvas' splat-transform, the third-party splat tool tests/test_ply_interop.py reads our PLYs with
 NPM_TOOLS = VENVS / "npm"
-NPM_PACKAGES = ("@playcanvas/splat-transform@3.7.0",)
+# splat-transform: the round-trip oracle for every format; gltf-validator: Khronos' validator for our .glb;
+# playcanvas: the engine whose glTF reader reads our .glb (splat-transform only writes GLB)
+NPM_PACKAGES = ("@playcanvas/splat-transform@3.7.0", "gltf-validator@2.0.0-dev.3.10", "playcanvas@2.23.3")
 
 
 def ensure_npm_tools() -> None:

@@ -51,8 +51,9 @@ def exported_gaussians(obj: bpy.types.Object, world_space: bool = True, apply_fi
     return g
 
 
-class SplatImport(ImportHelper, SplatSettings):  # type: ignore[misc]
-    """What the import operators share (Blender registers no subclass of a registered operator)."""
+class SplatImport(ImportHelper, SplatSettings, bpy.types.Operator):  # type: ignore[misc]  # stub mismatch
+    """What the import operators share (never registered itself: Blender registers no subclass of a
+    registered operator)."""
 
     bl_label = "Import Gaussian Splats"
     bl_options = {"REGISTER", "UNDO", "PRESET"}  # noqa: RUF012
@@ -73,14 +74,14 @@ class SplatImport(ImportHelper, SplatSettings):  # type: ignore[misc]
         self.draw_settings(self.layout)
 
 
-class SHARP_OT_import_splats(SplatImport, bpy.types.Operator):
+class SHARP_OT_import_splats(SplatImport):
     """Import Gaussian splats (PLY, compressed PLY, SPZ, glTF/GLB, SOG, .splat) as a splat object"""
 
     bl_idname = "sharp.import_splats"
 
 
-class SplatExport(ExportHelper):  # type: ignore[misc]
-    """What the export operators share."""
+class SplatExport(ExportHelper, bpy.types.Operator):  # type: ignore[misc]  # stub mismatch
+    """What the export operators share (never registered itself)."""
 
     bl_label = "Export Gaussian Splats"
     bl_options = {"REGISTER"}  # noqa: RUF012
@@ -156,20 +157,20 @@ class SplatExport(ExportHelper):  # type: ignore[misc]
         layout.prop(self, "apply_filters")
 
 
-class SHARP_OT_export_splats(SplatExport, bpy.types.Operator):
+class SHARP_OT_export_splats(SplatExport):
     """Export the active splat object (ours or Blender's native splats) as Gaussian splats in any format"""
 
     bl_idname = "sharp.export_splats"
 
 
-class SHARP_OT_import_ply(SplatImport, bpy.types.Operator):
+class SHARP_OT_import_ply(SplatImport):
     """Import Gaussian splats from a PLY file (ml-sharp or 3DGS layout) as a splat object"""
 
     bl_idname = "sharp.import_ply"  # the first operator's name, kept for scripts
     filter_glob: StringProperty(default="*.ply", options={"HIDDEN"})  # type: ignore[valid-type]
 
 
-class SHARP_OT_export_ply(SplatExport, bpy.types.Operator):
+class SHARP_OT_export_ply(SplatExport):
     """Export the active splat object's own splats as a Gaussian-splat PLY file"""
 
     bl_idname = "sharp.export_ply"  # the first operator's name, kept for scripts: PLY, the object's own data

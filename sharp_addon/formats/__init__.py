@@ -42,6 +42,7 @@ class SplatFormat:
     sh_degree: int  # the highest SH degree the format keeps (0: the base colour only)
     lossy: bool  # whether it quantises what it stores
     axes: str  # "RDF" (x right, y down, z forward: PLY's) or "RUB" (x right, y up, z back)
+    keeps_camera: bool = False  # whether the photo's camera (focal length, image size) is stored
 
     @property
     def extension(self) -> str:
@@ -52,11 +53,11 @@ class SplatFormat:
 
 
 FORMATS: tuple[SplatFormat, ...] = (
-    SplatFormat("ply", "PLY (ml-sharp, 3DGS)", (".ply",), "ply_format", 3, False, "RDF"),
+    SplatFormat("ply", "PLY (ml-sharp, 3DGS)", (".ply",), "ply_format", 3, False, "RDF", keeps_camera=True),
     SplatFormat("compressed-ply", "Compressed PLY (PlayCanvas)", (".compressed.ply",), "compressed_ply", 3, True,
                 "RDF"),
     SplatFormat("spz", "SPZ (Niantic)", (".spz",), "spz", 3, True, "RUB"),
-    SplatFormat("glb", "glTF binary (KHR_gaussian_splatting)", (".glb",), "gltf", 3, False, "RUB"),
+    SplatFormat("glb", "glTF binary (KHR_gaussian_splatting)", (".glb",), "gltf", 3, False, "RUB", keeps_camera=True),
     SplatFormat("sog", "SOG (PlayCanvas)", (".sog",), "sog", 3, True, "RDF"),
     SplatFormat("splat", "Splat (antimatter15, no SH)", (".splat",), "splat", 0, True, "RDF"),
 )
@@ -133,7 +134,7 @@ def what_is_dropped(g: Gaussians, fmt: SplatFormat) -> list[str]:
         dropped.append(f"SH degree {g.sh_degree} colour beyond degree {fmt.sh_degree}"
                        if fmt.sh_degree else f"view-dependent colour (SH degree {g.sh_degree}): "
                        f"{fmt.label} stores the base colour only")
-    if fmt.module != "ply_format" and g.focal_px is not None:
+    if not fmt.keeps_camera and g.focal_px is not None:
         dropped.append("the photo's camera (focal length, image size)")
     return dropped
 
