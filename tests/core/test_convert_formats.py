@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from sharp_addon import formats, ply
@@ -53,3 +54,25 @@ def test_what_a_format_cannot_keep_is_said(tmp_path):
     dropped = formats.what_is_dropped(g, formats.format_named("splat"))
     assert any("view-dependent colour (SH degree 3)" in d for d in dropped)
     assert any("photo's camera" in d for d in dropped)
+
+
+@pytest.mark.parametrize("name, magic", [("spz", b"\x1f\x8b"), ("glb", b"glTF"), ("ply", b"ply\n")])
+def test_the_format_follows_the_extension_and_reads_back(tmp_path, capsys, name, magic):
+    """``convert in.ply out.spz`` once wrote a PLY under the .spz name: now each extension gets its format."""
+    g = random_gaussians(50, sh_degree=1)
+    src = ply.write_ply(g, tmp_path / "in.ply")
+    out = tmp_path / f"out.{name}"
+    assert main(["convert", str(src), str(out)]) == 0
+    assert out.read_bytes()[:4].startswith(magic)
+    back = formats.read_splats(out)
+    np.testing.assert_allclose(back.means, g.means, atol=1e-3)
+    said = capsys.readouterr()
+    assert f"wrote {out}: 50 of 50 Gaussians" in said.out
+    assert ("photo's camera" in said.err) == (name == "spz")  # SPZ keeps no camera, and says so
+    assert main(["info", str(out)]) == 0 and "50 Gaussians, SH degree 1" in capsys.readouterr().out
+
+
+def test_spz_version_4_on_request(tmp_path):
+    src = ply.write_ply(random_gaussians(20), tmp_path / "in.ply")
+    assert main(["convert", str(src), str(tmp_path / "v4.spz"), "--spz-version", "4"]) == 0
+    assert (tmp_path / "v4.spz").read_bytes()[:4] == b"NGSP"
