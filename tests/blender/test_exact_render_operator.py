@@ -35,9 +35,10 @@ def small_gaussians():
     return g.replace(scales=g.scales * 20, focal_px=55.47, image_size=(WIDTH, HEIGHT))
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def inference(addon, bpy_session):
-    """Where renders run: Blender's own Python when it has torch, else the blender-5.0 one."""
+    """Where renders run: Blender's own Python when it has torch, else the blender-5.0 one. One worker
+    serves the module's tests (it starts in seconds; a test that stops it gets a new one)."""
     prefs = bpy_session.context.preferences.addons[ADDON_MODULE].preferences
     python = None
     if not HAS_TORCH:
