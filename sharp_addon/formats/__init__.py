@@ -62,6 +62,7 @@ FORMATS: tuple[SplatFormat, ...] = (
     SplatFormat("splat", "Splat (antimatter15, no SH)", (".splat",), "splat", 0, True, "RDF"),
 )
 NAMES = tuple(f.name for f in FORMATS)
+SOG_META = "meta.json"  # the file that names an unzipped SOG
 
 
 def format_named(name: str) -> SplatFormat:
@@ -77,6 +78,8 @@ def format_for(path: str | os.PathLike[str], name: str | None = None) -> SplatFo
     ``.compressed.ply`` is not ``.ply``); an unknown extension is an error naming the file."""
     if name:
         return format_named(name)
+    if Path(path).name.lower() == SOG_META:  # an unzipped SOG: meta.json beside its images
+        return format_named("sog")
     lower = os.fspath(path).lower()
     matches = [(len(ext), f) for f in FORMATS for ext in f.extensions if lower.endswith(ext)]
     if not matches:
@@ -94,6 +97,8 @@ def read_splats(path: str | os.PathLike[str], name: str | None = None) -> Gaussi
         from ..ply import read_ply
 
         return read_ply(path)
+    if fmt.name == "sog" and Path(path).name.lower() == SOG_META:
+        return fmt.codec().decode_folder(readable_file(path, SplatFileError))
     path = readable_file(path, SplatFileError)
     try:
         data = path.read_bytes()

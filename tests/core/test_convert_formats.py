@@ -76,3 +76,14 @@ def test_spz_version_4_on_request(tmp_path):
     src = ply.write_ply(random_gaussians(20), tmp_path / "in.ply")
     assert main(["convert", str(src), str(tmp_path / "v4.spz"), "--spz-version", "4"]) == 0
     assert (tmp_path / "v4.spz").read_bytes()[:4] == b"NGSP"
+
+
+def test_an_unzipped_sog_is_read_through_its_meta_json(tmp_path, capsys):
+    from sharp_addon.formats import sog
+
+    g = random_gaussians(300)
+    sog.write_folder(g, tmp_path / "scene")
+    back = formats.read_splats(tmp_path / "scene" / "meta.json")
+    assert len(back) == 300 and formats.format_for(tmp_path / "scene" / "meta.json").name == "sog"
+    assert main(["convert", str(tmp_path / "scene" / "meta.json"), str(tmp_path / "out.splat")]) == 0
+    assert (tmp_path / "out.splat").stat().st_size == 300 * 32
