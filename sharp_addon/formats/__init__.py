@@ -141,6 +141,8 @@ def what_is_dropped(g: Gaussians, fmt: SplatFormat) -> list[str]:
                        f"{fmt.label} stores the base colour only")
     if not fmt.keeps_camera and g.focal_px is not None:
         dropped.append("the photo's camera (focal length, image size)")
+    if not fmt.keeps_camera and g.layers is not None:  # the formats that keep the camera know the layers by it
+        dropped.append("SHARP's depth layers (the Visible / Occluded Layer filters)")
     return dropped
 
 
