@@ -90,6 +90,7 @@ def check_scene(entry: dict, name: str, size: tuple[int, int]) -> None:
 
 
 @pytest.mark.torch
+@pytest.mark.slow
 def test_a_folder_with_bad_files_converts_the_good_ones_and_fails(addon, tiny_checkpoint, tmp_path, capsys):
     cli_command = sys.modules[ADDON_MODULE + ".blender"].cli_command
     source = photos(tmp_path / "in", ["street.png", "park.jpg", "trip/street.png"])
@@ -123,6 +124,7 @@ def test_a_folder_with_bad_files_converts_the_good_ones_and_fails(addon, tiny_ch
 
 
 @pytest.mark.torch
+@pytest.mark.slow
 def test_render_writes_the_matched_camera_png_atomically(addon, tiny_checkpoint, tmp_path, capsys):
     from PIL import Image
 
@@ -198,6 +200,7 @@ def wait_for_first_output(process: subprocess.Popen, out: Path, timeout: float =
 
 
 @pytest.mark.torch
+@pytest.mark.slow
 def test_kill_9_midway_then_skip_existing_finishes_every_output_once(tiny_checkpoint, tmp_path):
     source = photos(tmp_path / "in", [f"p{i}.png" for i in range(4)])
     out = tmp_path / "out"
@@ -235,6 +238,7 @@ def test_kill_9_midway_then_skip_existing_finishes_every_output_once(tiny_checkp
 
 
 @pytest.mark.torch
+@pytest.mark.slow
 def test_two_range_shards_in_parallel_give_one_runs_outputs(tiny_checkpoint, tmp_path):
     source = photos(tmp_path / "in", ["a.png", "b.png", "c.png", "sub/a.png", "sub/d.png"])
     common = ["-i", str(source), "--format", "both", "-c", str(tiny_checkpoint), "--device", "cpu"]
@@ -257,6 +261,7 @@ def test_two_range_shards_in_parallel_give_one_runs_outputs(tiny_checkpoint, tmp
 
 
 @pytest.mark.torch
+@pytest.mark.slow
 def test_python_expr_one_liner_runs_the_same_command(tiny_checkpoint, tmp_path):
     source = photos(tmp_path / "in", ["x.png"])
     out = tmp_path / "out"

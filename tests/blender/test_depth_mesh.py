@@ -128,6 +128,7 @@ def test_errors_leave_blender_data_unchanged(dm, clean_scene, bpy_session, tmp_p
 
 @pytest.mark.torch
 @pytest.mark.parametrize("output", ["MESH", "BOTH"])
+@pytest.mark.slow
 def test_from_image_builds_what_output_says(addon, clean_scene, bpy_session, prefs, tiny_checkpoint, output):
     bpy = bpy_session
     before = id_names(bpy)

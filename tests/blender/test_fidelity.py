@@ -90,6 +90,7 @@ def render_both_views(bpy, addon_module: str, name: str, path: str, tmp_path: Pa
 
 @pytest.mark.parametrize("path", blender_paths())
 @pytest.mark.parametrize("name", list(fidelity.SCENES))
+@pytest.mark.slow
 def test_cycles_matches_the_exact_renderer_from_the_photo_and_a_moved_camera(name, path, addon, clean_scene,
                                                                              bpy_session, tmp_path):
     figures = render_both_views(bpy_session, ADDON_MODULE, name, path, tmp_path)
@@ -97,6 +98,7 @@ def test_cycles_matches_the_exact_renderer_from_the_photo_and_a_moved_camera(nam
     assert min(figures.values()) >= floor, figures
 
 
+@pytest.mark.slow
 def test_cubes_blend_in_face_order_where_camera_facing_quads_blend_by_depth(addon, clean_scene, bpy_session,
                                                                             tmp_path):
     """What the quads bought: with Face Camera in Renders off, renders draw the viewport's cubes, which

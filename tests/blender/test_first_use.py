@@ -125,6 +125,7 @@ def test_f12_in_the_default_scene_shows_the_splats_not_the_cube(so, default_scen
 
 
 @pytest.mark.torch
+@pytest.mark.slow
 def test_add_sharp_from_image_in_the_default_scene(addon, so, default_scene, bpy_session, tiny_checkpoint, capfd):
     bpy = bpy_session
     assert bpy.ops.sharp.from_image(filepath=str(SAMPLE), checkpoint=str(tiny_checkpoint), device="CPU",

@@ -201,6 +201,7 @@ def test_from_image_errors_leave_blender_data_unchanged(addon, clean_scene, bpy_
 
 
 @pytest.mark.torch
+@pytest.mark.slow
 def test_keep_loaded_decides_whether_the_worker_outlives_a_run(addon, clean_scene, bpy_session, prefs,
                                                               tiny_checkpoint):
     bpy = bpy_session
@@ -244,6 +245,7 @@ def test_escape_cancels_and_adds_nothing(addon, clean_scene, bpy_session, prefs,
 
 
 @pytest.mark.torch
+@pytest.mark.slow
 def test_modal_run_reports_progress_then_builds_in_one_step(addon, clean_scene, bpy_session, prefs, tiny_checkpoint):
     bpy = bpy_session
     driver = follow_from_image(bpy, prefs, tiny_checkpoint)
@@ -302,6 +304,7 @@ def long_operator():
 
 
 @pytest.mark.torch
+@pytest.mark.slow
 def test_validate_checkpoint_checks_keys_and_remembers_the_file(addon, bpy_session, prefs, tiny_checkpoint, tmp_path):
     bpy = bpy_session
     weights = importlib.import_module(ADDON_MODULE + ".blender.weights")

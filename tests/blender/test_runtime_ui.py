@@ -81,6 +81,7 @@ def assert_same_splats(got, want) -> None:
 # ---- SHARP from Image in another Python -----------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_from_image_end_to_end_wherever_torch_is(addon, clean_scene, bpy_session, torch_somewhere, tiny_ckpt,
                                                  other_python):
     """SHARP from Image builds the scene. On Blender 5.0 torch is Blender's own; on 5.2 and 5.3 (Python
@@ -100,6 +101,7 @@ def test_from_image_end_to_end_wherever_torch_is(addon, clean_scene, bpy_session
         assert "torch" not in sys.modules, "Blender's process imported torch"
 
 
+@pytest.mark.slow
 def test_a_python_for_inference_runs_from_image_with_only_the_package_on_its_path(
     addon, clean_scene, bpy_session, prefs, other_python, tiny_ckpt
 ):

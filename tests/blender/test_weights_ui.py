@@ -103,6 +103,7 @@ def test_the_models_folder_is_the_extensions_user_folder_and_the_search_looks_th
 # ---- the operators, synchronous (background Blender) -----------------------------------------------------
 
 
+@pytest.mark.slow
 def test_download_installs_a_checked_file_the_preferences_then_find(weights, panel, bpy_session, online, target, server,
                                                                     payload, prefs, tmp_path):
     bpy = bpy_session

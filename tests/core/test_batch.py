@@ -130,6 +130,7 @@ def test_list_prints_the_sorted_batch_with_names_without_a_checkpoint(tmp_path, 
 
 
 @pytest.mark.torch
+@pytest.mark.slow
 def test_ranges_and_skip_existing_resume_without_loading_the_model(tiny_checkpoint, tmp_path, capsys):
     photos(tmp_path / "in", "a.png", "b.png", "c.png", "d/a.png")
     out = tmp_path / "out"
@@ -153,6 +154,7 @@ def test_ranges_and_skip_existing_resume_without_loading_the_model(tiny_checkpoi
 
 
 @pytest.mark.torch
+@pytest.mark.slow
 def test_two_processes_writing_the_same_outputs_leave_whole_files(tiny_checkpoint, tmp_path):
     photos(tmp_path / "in", "a.png", "b.png")
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}

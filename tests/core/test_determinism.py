@@ -22,6 +22,7 @@ torch = pytest.importorskip("torch", reason="needs PyTorch, which this test envi
 THREADS = 1
 
 
+@pytest.mark.slow
 def test_fresh_processes_and_a_process_that_did_other_work_give_the_in_process_bits(tiny_checkpoint, tmp_path):
     from bench.child import PREFIX
     from bench.determinism import ARRAYS, LOW_FREE_MB, child_command, predict

@@ -35,6 +35,7 @@ def test_full_size_network_declares_exactly_the_official_keys_and_shapes():
     assert training_only == 2 * 21841 * 1025 + 2_015_281 + 1_180_160 + 295_168
 
 
+@pytest.mark.slow
 def test_tiny_predictor_makes_finite_gaussians_deterministically():
     from sharp_addon.api import load_predictor
 
@@ -75,6 +76,7 @@ def test_progress_reports_stages_in_order_and_cancel_stops_promptly():
     assert len(calls) == 3
 
 
+@pytest.mark.slow
 def test_bf16_on_cpu_stays_close_to_fp32():
     from sharp_addon.api import load_predictor
 
@@ -89,6 +91,7 @@ def test_bf16_on_cpu_stays_close_to_fp32():
     assert float(np.abs(low.colors - ref.colors).mean()) < 0.02
 
 
+@pytest.mark.slow
 def test_row_strips_and_patch_chunks_give_the_bits_of_whole_maps():
     """Both follow the free memory, so a run must not depend on them (docs/notes/determinism.md)."""
     from sharp_addon.api import load_predictor

@@ -45,6 +45,7 @@ def test_only_the_vit_blocks_linears_become_int8(state_dict):
     assert weight.dtype == torch.qint8 and weight.qscheme() == torch.per_channel_affine
 
 
+@pytest.mark.slow
 def test_the_int8_network_stays_close_to_float32_on_the_parity_image(state_dict):
     from bench.int8_quantization import quantize_vit_linears
     from sharp_addon.api import load_predictor

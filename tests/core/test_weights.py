@@ -24,6 +24,7 @@ def golden():
     return np.load(GOLDEN)
 
 
+@pytest.mark.slow
 def test_every_official_tensor_has_the_golden_crc32(golden):
     shapes = official_shapes()
     keys = [str(k) for k in golden["meta__weight_keys"]]

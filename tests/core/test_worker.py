@@ -47,6 +47,7 @@ def worker():
 
 
 @pytest.mark.torch
+@pytest.mark.slow
 def test_worker_gives_the_in_process_result_and_keeps_the_model(worker, checkpoint):
     from sharp_addon.api import load_predictor
 
@@ -185,6 +186,7 @@ def test_a_worker_that_goes_silent_is_stopped_and_reported(tmp_path):
 
 
 @pytest.mark.torch
+@pytest.mark.slow
 def test_a_stopped_worker_is_caught_and_a_working_one_is_not(worker, checkpoint):
     """With a timeout of three heartbeats: a worker stopped mid-job (SIGSTOP) fails the job; a run
     of a working worker under the same timeout finishes (its heartbeats say it is alive)."""
@@ -203,6 +205,7 @@ def test_a_stopped_worker_is_caught_and_a_working_one_is_not(worker, checkpoint)
 
 
 @pytest.mark.torch
+@pytest.mark.slow
 def test_the_first_progress_says_where_and_in_what_precision_it_runs(worker, checkpoint):
     job = worker.submit(W.PredictRequest(SAMPLE, checkpoint, device="cpu", precision="fp32"))
     wait(job)

@@ -206,6 +206,7 @@ def test_blend_relative_folders_are_made_absolute_as_flamencos_addon_evaluates_t
 @needs_node
 @pytest.mark.blender
 @pytest.mark.torch
+@pytest.mark.slow
 def test_a_task_lists_its_bad_photos_and_fails_only_when_every_photo_failed(tiny_checkpoint, tmp_path):
     from PIL import Image
 
@@ -246,6 +247,7 @@ def test_a_task_lists_its_bad_photos_and_fails_only_when_every_photo_failed(tiny
 @needs_node
 @pytest.mark.blender
 @pytest.mark.torch
+@pytest.mark.slow
 def test_compiled_tasks_run_two_at_a_time_give_one_unsharded_runs_outputs(tiny_checkpoint, tmp_path):
     from PIL import Image
 
