@@ -11,6 +11,7 @@ import argparse
 import os
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -18,6 +19,7 @@ import numpy as np
 from . import formats
 from .errors import PLYError, SharpError, SplatFileError
 from .files import path_kind
+from .gaussians import Gaussians
 from .ply import LAYOUTS
 
 
@@ -33,7 +35,9 @@ def add_parsers(commands: Any, fraction: Callable[[str], float]) -> None:
         description=f"Read any splat file ({_extensions()}) and write it in the format its output's extension "
         f"names (or --to: {names}). The output is replaced atomically.")
     p.add_argument("input", help="the splat file to read")
-    p.add_argument("output", help="the splat file to write (its extension gives the format)")
+    p.add_argument("output", nargs="?", help="the splat file to write (its extension gives the format)")
+    p.add_argument("--web", metavar="DIR", help="also (or instead) write a web page that shows the splats: DIR gets "
+                   "index.html, the scene and a web splat viewer; serve it from any static web server")
     p.add_argument("--to", choices=formats.NAMES, metavar="FORMAT",
                    help=f"the output's format whatever its extension ({names})")
     p.add_argument("--layout", choices=LAYOUTS, default="3dgs",
@@ -75,16 +79,11 @@ def _target_format(output: str, name: str | None) -> formats.SplatFormat:
 
 
 def _convert(args: argparse.Namespace) -> int:
-    target = _target_format(args.output, args.to)  # an unknown extension fails before anything is read
+    if not args.output and not args.web:
+        raise SharpError("convert needs an output file, --web DIR, or both")
+    target = _target_format(args.output, args.to) if args.output else None  # an unknown extension fails first
     g = formats.read_splats(args.input)
-    options: dict[str, Any] = {}
-    if target.name == "ply":
-        options["layout"] = args.layout
-        if args.layout == "sharp" and (g.focal_px is None or g.image_size is None):  # before filtering
-            raise PLYError.about(args.input, "has no photo camera (focal length and size), which the ml-sharp "
-                                 "layout records; use --layout 3dgs")
-    elif target.name == "spz":
-        options["version"] = args.spz_version
+    options = _options(args, g, target) if target else {}  # before filtering: a refusal is said first
     n = len(g)
     if args.min_opacity > 0:
         g = g.drop_transparent(args.min_opacity)
@@ -92,9 +91,30 @@ def _convert(args: argparse.Namespace) -> int:
         g = g.decimate(args.keep_fraction)
     if len(g) == 0:
         raise SharpError(f"no Gaussians left after filtering the {n} of '{args.input}'; nothing written")
+    if target is not None:
+        _write(args, g, n, target, options)
+    if args.web:
+        from .web_page import write_web_page
+
+        page = write_web_page(g, args.web, title=Path(args.input).stem)
+        print(f"wrote {page}: a web page of {len(g)} Gaussians (serve its folder, e.g. python -m http.server)")
+    return 0
+
+
+def _options(args: argparse.Namespace, g: Gaussians, target: formats.SplatFormat) -> dict[str, Any]:
+    """The target format's writer options from the arguments; refuses what the target cannot record."""
+    if target.name == "ply":
+        if args.layout == "sharp" and (g.focal_px is None or g.image_size is None):
+            raise PLYError.about(args.input, "has no photo camera (focal length and size), which the ml-sharp "
+                                 "layout records; use --layout 3dgs")
+        return {"layout": args.layout}
+    return {"version": args.spz_version} if target.name == "spz" else {}
+
+
+def _write(args: argparse.Namespace, g: Gaussians, n: int, target: formats.SplatFormat,
+           options: dict[str, Any]) -> None:
     for dropped in formats.what_is_dropped(g, target):
         print(f"warning: {args.output} ({target.label}) does not keep {dropped}", file=sys.stderr)
     formats.write_splats(g, args.output, target.name, **options)
     what = f"layout {args.layout}" if target.name == "ply" else target.label
     print(f"wrote {args.output}: {len(g)} of {n} Gaussians, {what}")
-    return 0

@@ -51,6 +51,14 @@ def exported_gaussians(obj: bpy.types.Object, world_space: bool = True, apply_fi
     return g
 
 
+def active_splat_object(operator: Any, context: bpy.types.Context) -> bool:
+    """An export's poll: the active object holds splats (else Blender says why the entry is grey)."""
+    if not scene.is_splat_object(context.active_object):
+        operator.poll_message_set("The active object is not a Gaussian-splat object")
+        return False
+    return True
+
+
 class SplatImport(ImportHelper, SplatSettings, bpy.types.Operator):  # type: ignore[misc]  # stub mismatch
     """What the import operators share (never registered itself: Blender registers no subclass of a
     registered operator)."""
@@ -104,10 +112,7 @@ class SplatExport(ExportHelper, bpy.types.Operator):  # type: ignore[misc]  # st
 
     @classmethod
     def poll(cls, context: bpy.types.Context) -> bool:
-        if not scene.is_splat_object(context.active_object):
-            cls.poll_message_set("The active object is not a Gaussian-splat object")
-            return False
-        return True
+        return active_splat_object(cls, context)
 
     def target_format(self) -> formats.SplatFormat:
         if self.file_format != "AUTO":
@@ -180,4 +185,42 @@ class SHARP_OT_export_ply(SplatExport):
     apply_filters: BoolProperty(name="Apply Modifier Filters", default=False)  # type: ignore[valid-type]
 
 
-classes = (SHARP_OT_import_splats, SHARP_OT_export_splats, SHARP_OT_import_ply, SHARP_OT_export_ply)
+class SHARP_OT_export_web_page(bpy.types.Operator):
+    """Write a web page that shows the active splat object from its photo's camera: a folder with
+    index.html, the scene and a web splat viewer, for any static web host"""
+
+    bl_idname = "sharp.export_web_page"
+    bl_label = "Export Splat Web Page"
+    bl_options = {"REGISTER"}  # noqa: RUF012
+
+    directory: StringProperty(subtype="DIR_PATH", options={"SKIP_SAVE", "HIDDEN"})  # type: ignore[valid-type]
+    apply_filters: BoolProperty(  # type: ignore[valid-type]
+        name="Apply Modifier Filters", default=True,
+        description="Show only what the SHARP Splats modifier shows (opacity threshold, keep fraction, layers, "
+        "crop box); Keep Fraction makes a lighter page")
+
+    @classmethod
+    def poll(cls, context: bpy.types.Context) -> bool:
+        return active_splat_object(cls, context)
+
+    def invoke(self, context: bpy.types.Context, event: bpy.types.Event) -> Result:
+        context.window_manager.fileselect_add(self)
+        return {"RUNNING_MODAL"}
+
+    @reports_errors
+    def execute(self, context: bpy.types.Context) -> Result:
+        from ..web_page import write_web_page
+
+        obj = context.active_object
+        assert obj is not None, "poll() makes sure"
+        if not self.directory.strip():
+            raise OutputError.about(obj.name, "no folder given for its web page", subject="object")
+        g = exported_gaussians(obj, world_space=False, apply_filters=self.apply_filters)
+        page = write_web_page(g, bpy.path.abspath(self.directory), title=obj.name)
+        self.report({"INFO"}, f"Wrote a web page of {len(g):,} splats of '{obj.name}': {page} (serve its folder "
+                    "from a web server; browsers block pages opened as local files from loading the scene)")
+        return {"FINISHED"}
+
+
+classes = (SHARP_OT_import_splats, SHARP_OT_export_splats, SHARP_OT_import_ply, SHARP_OT_export_ply,
+           SHARP_OT_export_web_page)

@@ -8,7 +8,7 @@ from .. import formats
 from ..image import IMAGE_SUFFIXES
 from . import scene
 from .operators import SHARP_OT_from_image
-from .splat_files import SHARP_OT_export_splats, SHARP_OT_import_splats
+from .splat_files import SHARP_OT_export_splats, SHARP_OT_export_web_page, SHARP_OT_import_splats
 
 EXTENSIONS = ", ".join(f.extension for f in formats.FORMATS if f.extension != ".compressed.ply")
 
@@ -25,6 +25,7 @@ def draw_import_menu(self: bpy.types.Menu, context: bpy.types.Context) -> None:
 
 def draw_export_menu(self: bpy.types.Menu, context: bpy.types.Context) -> None:
     self.layout.operator(SHARP_OT_export_splats.bl_idname, text=f"Gaussian Splats ({EXTENSIONS})")
+    self.layout.operator(SHARP_OT_export_web_page.bl_idname, text="Splat Web Page")
 
 
 def _in_3d_viewport(context: bpy.types.Context | None) -> bool:

@@ -152,3 +152,14 @@ def test_a_native_cloud_from_blenders_own_importer_exports_to_every_format(addon
     assert len(set(nearest.tolist())) == len(g)
     np.testing.assert_allclose(back.means, want[nearest], atol=0.01 * float(np.abs(want).max()))
     np.testing.assert_allclose(back.colors, g.colors[nearest], atol=0.05)
+
+
+def test_export_web_page_writes_the_folder_of_what_the_modifier_shows(addon, clean_scene, bpy_session, tmp_path):
+    bpy = bpy_session
+    so = addon_module("blender.scene")
+    g = small_scene(sh_degree=0)
+    built = so.gaussians_to_object(g, "room", collection=clean_scene.collection)
+    so.set_modifier_input(so.splat_modifier(built.splats), "Opacity Threshold", 0.5)
+    assert bpy.ops.sharp.export_web_page(directory=str(tmp_path / "site")) == {"FINISHED"}
+    assert "<title>room</title>" in (tmp_path / "site" / "index.html").read_text()
+    assert len(formats.read_splats(tmp_path / "site" / "scene.spz")) == int(np.count_nonzero(g.opacities >= 0.5))

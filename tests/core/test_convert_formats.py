@@ -87,3 +87,15 @@ def test_an_unzipped_sog_is_read_through_its_meta_json(tmp_path, capsys):
     assert len(back) == 300 and formats.format_for(tmp_path / "scene" / "meta.json").name == "sog"
     assert main(["convert", str(tmp_path / "scene" / "meta.json"), str(tmp_path / "out.splat")]) == 0
     assert (tmp_path / "out.splat").stat().st_size == 300 * 32
+
+
+def test_convert_web_writes_a_page_folder_and_needs_some_output(tmp_path, capsys):
+    g = random_gaussians(200)
+    src = ply.write_ply(g, tmp_path / "in.ply")
+    assert main(["convert", str(src), "--web", str(tmp_path / "site"), "--keep-fraction", "0.5"]) == 0
+    assert "a web page of" in capsys.readouterr().out
+    page = (tmp_path / "site" / "index.html").read_text()
+    assert "<title>in</title>" in page and (tmp_path / "site" / "viewer" / "spark" / "LICENSE").is_file()
+    assert 0 < len(formats.read_splats(tmp_path / "site" / "scene.spz")) < 200
+    assert main(["convert", str(src)]) == 1
+    assert "convert needs an output file, --web DIR, or both" in capsys.readouterr().err
