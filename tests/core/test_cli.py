@@ -100,6 +100,28 @@ def test_predict_writes_one_sharp_ply_per_photo(tiny_checkpoint, tmp_path, capsy
 
 
 @pytest.mark.torch
+@pytest.mark.slow
+def test_predict_writes_each_format_asked_for_and_resumes_from_the_ply(tiny_checkpoint, tmp_path, capsys):
+    from PIL import Image
+
+    from sharp_addon import formats
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    Image.new("RGB", (64, 48), (90, 140, 30)).save(photos / "a.png")
+    out = tmp_path / "out"
+    args = ["predict", "-i", str(photos), "-o", str(out), "-c", str(tiny_checkpoint), "--device", "cpu"]
+    assert main([*args, "--format", "spz,ply"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["a.ply", "a.spz"]
+    assert len(formats.read_splats(out / "a.spz")) == len(ply.read_ply(out / "a.ply")) == 2 * 256 * 256
+    capsys.readouterr()
+    assert main([*args, "--format", "ply,glb,splat", "--skip-existing"]) == 0  # the PLY stands in for SHARP
+    assert "loaded" not in capsys.readouterr().out
+    assert sorted(p.name for p in out.iterdir()) == ["a.glb", "a.ply", "a.splat", "a.spz"]
+    assert formats.read_splats(out / "a.glb").focal_px == pytest.approx(ply.read_ply(out / "a.ply").focal_px)
+
+
+@pytest.mark.torch
 def test_predict_goes_on_past_a_bad_photo_and_says_so(tiny_checkpoint, tmp_path, capsys):
     from PIL import Image
 
