@@ -43,6 +43,9 @@ ROOT = Path(__file__).resolve().parents[1]
 VENVS = ROOT / ".venv"
 REQUIREMENTS = ROOT / "requirements"
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tools"))
+
+from chromium import ensure_chromium  # noqa: E402 - the web page's browser, beside this file
 
 # what an environment runs (a -m expression): every test, or the Blender-side suite, which blender-4.2
 # completes with the bpy-free tests that check life without torch (Python 3.11's one place without it)
@@ -147,31 +150,11 @@ def ensure_env(env: Env) -> Path:
     return env.python_exe
 
 
-CHROMIUM_PACKAGE = "chromium-headless-shell"  # Debian's headless Chromium: the web page's tests run it
-
-
-def ensure_chromium() -> None:
-    """Install the distribution's headless Chromium where it is missing and this is root on a Debian-like
-    system (CI); elsewhere say how (the web page's browser tests skip, or fail under CI=1)."""
-    if any(shutil.which(name) for name in (CHROMIUM_PACKAGE, "chromium", "chromium-browser")):
-        return
-    apt = shutil.which("apt-get")
-    if apt is None or os.geteuid() != 0:
-        log(f"no headless Chromium: install {CHROMIUM_PACKAGE} (or chromium) for the web page's browser tests")
-        return
-    log(f"installing {CHROMIUM_PACKAGE} with apt-get ...")
-    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    if run([apt, "install", "-y", "-q", CHROMIUM_PACKAGE], env=env) != 0:
-        run([apt, "update", "-q"], env=env)  # a fresh machine may have no package lists yet
-        if run([apt, "install", "-y", "-q", CHROMIUM_PACKAGE], env=env) != 0:
-            log(f"apt-get could not install {CHROMIUM_PACKAGE}: the web page's browser tests will not run")
-
-
 def setup(names: list[str]) -> dict[str, Path]:
     """The environments (built side by side: mostly downloads and unpacking) and the npm tools."""
     t0 = time.time()
     with ThreadPoolExecutor(max_workers=len(names) + 2) as pool:
-        npm, browser = pool.submit(ensure_npm_tools), pool.submit(ensure_chromium)
+        npm, browser = pool.submit(ensure_npm_tools), pool.submit(ensure_chromium, log)
         pythons = dict(zip(names, pool.map(lambda name: ensure_env(ENVS[name]), names)))
         npm.result()
         browser.result()

@@ -6,6 +6,7 @@
 Spark (World Labs' Gaussian-splat renderer for three.js) and three.js, both MIT: only the files the
 page imports (Spark's minified module; three's module build, OrbitControls and the Pass it needs),
 with each package's licence. Needs npm; the result is committed, so users and CI need no npm for it.
+After changing a version: update sharp_addon/web_viewer/README.md and run tests/core/test_web_page.py.
 """
 
 from __future__ import annotations
