@@ -22,7 +22,7 @@
 // properties. The choice lists below are the `sharp predict` command's own; tests/farm checks
 // that they stay equal.
 
-const FORMATS = ["ply", "blend", "both", "compressed-ply", "spz", "glb", "sog", "splat"]; // --format (one kind each)
+const FORMATS = ["ply", "blend", "both", "compressed-ply", "spz", "glb", "sog", "splat", "usd"]; // --format (one kind each)
 const DEVICES = ["auto", "cuda", "mps", "cpu"]; // --device
 const PRECISIONS = ["auto", "fp32", "fp16", "bf16"]; // --precision
 const RENDER_ENGINES = ["cycles", "exact"]; // --render-engine

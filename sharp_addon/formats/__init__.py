@@ -60,6 +60,7 @@ FORMATS: tuple[SplatFormat, ...] = (
     SplatFormat("glb", "glTF binary (KHR_gaussian_splatting)", (".glb",), "gltf", 3, False, "RUB", keeps_camera=True),
     SplatFormat("sog", "SOG (PlayCanvas)", (".sog",), "sog", 3, True, "RDF"),
     SplatFormat("splat", "Splat (antimatter15, no SH)", (".splat",), "splat", 0, True, "RDF"),
+    SplatFormat("usd", "OpenUSD particle field (.usda)", (".usda",), "usd", 3, False, "RUB"),
 )
 NAMES = tuple(f.name for f in FORMATS)
 SOG_META = "meta.json"  # the file that names an unzipped SOG

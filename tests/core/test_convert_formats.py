@@ -45,7 +45,7 @@ def test_predict_format_takes_a_list_of_outputs(text, kinds):
 def test_an_unknown_predict_format_is_a_bad_argument(capsys):
     assert main(["predict", "-i", "x.jpg", "-o", "out", "--format", "spz,obj"]) == 2
     err = capsys.readouterr().err
-    assert "argument --format: 'obj' is not one of ply, blend, both, compressed-ply, spz, glb, sog, splat" in err
+    assert "argument --format: 'obj' is not one of ply, blend, both, compressed-ply, spz, glb, sog, splat, usd" in err
 
 
 def test_what_a_format_cannot_keep_is_said(tmp_path):

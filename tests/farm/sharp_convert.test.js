@@ -137,7 +137,7 @@ test("bad settings are refused with a message saying what is wrong", () => {
         [{ ...BASE, chunk_size: -3 }, /chunk_size must be a whole number of at least 1/],
         [{ ...BASE, chunk_size: 2.5 }, /chunk_size must be a whole number; got 2.5/],
         [{ ...BASE, chunk_size: "ten" }, /chunk_size must be a whole number/],
-        [{ ...BASE, format: "obj" }, /format must be one of ply, blend, both, compressed-ply, spz, glb, sog, splat; got 'obj'/],
+        [{ ...BASE, format: "obj" }, /format must be one of ply, blend, both, compressed-ply, spz, glb, sog, splat, usd; got 'obj'/],
         [{ ...BASE, device: "tpu" }, /device must be one of auto, cuda, mps, cpu/],
         [{ ...BASE, precision: "int8" }, /precision must be one of/],
         [{ ...BASE, format: "ply", render: true }, /render needs format 'blend' or 'both'/],
