@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import importlib.util
 import re
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -23,7 +22,7 @@ from sharp_addon.formats import usd
 from sharp_addon.formats.axes import to_axes
 from sharp_addon.gaussians import OPENCV_TO_BLENDER_WORLD, file_sh_dc
 from tests.support.builders import random_gaussians
-from tests.support.web_formats import rotation_angles
+from tests.support.web_formats import refused, rotation_angles
 
 COLOUR = 1e-6
 QUAT = 2e-7
@@ -31,20 +30,6 @@ QUAT = 2e-7
 
 def unit(quats: np.ndarray) -> np.ndarray:
     return quats / np.linalg.norm(quats, axis=1, keepdims=True)
-
-
-def refused(path: Path, *words: str) -> str:
-    """The one ``SplatFileError`` that decoding ``path`` raises: it names the file, chains nothing, and
-    holds each of ``words``; its message."""
-    with pytest.raises(SplatFileError) as caught:
-        usd.decode(path.read_bytes(), str(path))
-    error, message = caught.value, str(caught.value)
-    assert str(path) in message, message
-    chained = error.__cause__ or (None if error.__suppress_context__ else error.__context__)
-    assert chained is None, repr(chained)
-    for word in words:
-        assert word in message, message
-    return message
 
 
 def array_text(text: str, name: str) -> str:
